@@ -1,0 +1,35 @@
+# astrotrain — everything a fresh machine needs, from nothing.
+#   make demo       venv + install + train the surrogate on the embedded default universe
+#   make test       venv + install (dev extra) + the whole test suite, slow tests included
+#   make test-fast  the inner loop: tests not marked slow
+# GPU users pick their torch build: make demo TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+
+.PHONY: demo test test-fast install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, so that nothing below pulls a multi-GB CUDA build on a CPU machine
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) train.py --component surrogate --config config/master_training.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not slow"
+
+clean:
+	rm -rf $(VENV) runs data .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m astrotrain` = the `astrotrain` command."""
+
+from .cli import entry
+
+entry()

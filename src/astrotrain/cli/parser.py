@@ -1,0 +1,87 @@
+"""Argument parsers (argparse: no imports beyond the standard library)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UserError
+
+DEFAULT_CONFIG = "config/master_training.yaml"
+
+
+def default_config_path() -> str:
+    """`config/master_training.yaml` of the working directory, else of the astrotrain checkout."""
+    from pathlib import Path
+
+    if Path(DEFAULT_CONFIG).is_file():
+        return DEFAULT_CONFIG
+    checkout = Path(__file__).resolve().parents[3] / DEFAULT_CONFIG
+    return str(checkout) if checkout.is_file() else DEFAULT_CONFIG
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UserError (exit 2 with one message) instead of printing usage and exiting."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="train.py",
+        description="Train astrotrain models: one component, the full 5-phase pipeline, or an Optuna study.",
+        epilog="Overrides: any config key as key.path=value, e.g. trainer.max_epochs=5 components.surrogate.lr=3e-4",
+    )
+    p.add_argument("--mode", choices=["full", "component", "optimize"], help="what to run (default: run.mode of the config)")
+    p.add_argument("--component", metavar="NAME", help="component to train (default: run.component of the config)")
+    p.add_argument("--config", default=None, metavar="PATH", help=f"config file (default: {DEFAULT_CONFIG}; when resuming: the run's own)")
+    p.add_argument("--physics-constraints", action="store_true", help="enable physics constraints (sets physics.constraints=true)")
+    p.add_argument("--distributed", action="store_true", help="DDP over --gpus processes per node and --nodes nodes")
+    p.add_argument("--gpus", type=int, metavar="N", help="processes per node with --distributed (GPUs, or gloo CPU processes)")
+    p.add_argument("--nodes", type=int, metavar="M", help="nodes with --distributed (via torchrun or SLURM)")
+    p.add_argument("--mixed-precision", action="store_true", help="bf16-mixed on CPU, 16-mixed on GPU")
+    p.add_argument("--resume", metavar="CKPT", help="checkpoint file or run directory to resume exactly")
+    p.add_argument("--force-config-change", action="store_true", help="resume even though the config differs from the checkpoint's")
+    p.add_argument("--optimize", action="store_true", help="run an Optuna study (same as --mode optimize)")
+    p.add_argument("--trials", type=int, metavar="N", help="Optuna trials with --optimize")
+    p.add_argument("--seed", type=int, help="global seed (sets run.seed)")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="deterministic algorithms (sets run.deterministic)")
+    p.add_argument("--validate-only", action="store_true", help="check the config (every error at once) and exit")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
+    return p
+
+
+def build_data_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="astrotrain data", description="Build and inspect the data universe.")
+    sub = p.add_subparsers(dest="data_command", metavar="{generate}", parser_class=_Parser)
+    sub.required = True
+    gen = sub.add_parser("generate", help="generate (or reuse) the CLERO climate universe of a config")
+    gen.add_argument("--config", default=None, metavar="PATH", help=f"config file (default: {DEFAULT_CONFIG})")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen.add_argument("overrides", nargs="*", metavar="key.path=value")
+    return p
+
+
+def flags_to_overrides(args: argparse.Namespace) -> list[str]:
+    """Turn the convenience flags into dotted overrides; explicit key=value overrides come after them and win."""
+    out: list[str] = []
+    if args.mode:
+        out.append(f"run.mode={args.mode}")
+    if args.optimize:
+        out.append("run.mode=optimize")
+    if args.component:
+        out.append(f"run.component={args.component}")
+    if args.physics_constraints:
+        out.append("physics.constraints=true")
+    if args.seed is not None:
+        out.append(f"run.seed={args.seed}")
+    if args.deterministic is not None:
+        out.append(f"run.deterministic={str(args.deterministic).lower()}")
+    if args.mixed_precision:
+        out.append("trainer.precision=mixed")
+    if args.gpus is not None or args.nodes is not None:
+        if not args.distributed:
+            raise UserError("--gpus/--nodes need --distributed (e.g. --distributed --gpus 2)")
+    if args.distributed:
+        out += ["trainer.strategy=ddp", f"trainer.devices={args.gpus or 1}", f"trainer.num_nodes={args.nodes or 1}"]
+    return out

@@ -1,0 +1,79 @@
+"""`train.py` / `astrotrain train`: parse → config → (validate only | train) → summary."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config.loader import deep_merge, load_config, parse_override, read_yaml, set_path, validate
+from ..errors import NotAvailableYet, UserError
+from ..registry import get_component
+from .parser import default_config_path, flags_to_overrides
+
+
+def resolve_config(args: argparse.Namespace):
+    """The run's config: --config (or, when resuming without --config, the run's own config.yaml) + flags + overrides."""
+    overrides = flags_to_overrides(args) + list(args.overrides)
+    if args.resume and args.config is None:
+        from ..training.checkpoint import resolve_resume_target, run_dir_of
+
+        run_config = run_dir_of(resolve_resume_target(args.resume)) / "config.yaml"
+        base = read_yaml(run_config)
+        tree: dict = {}
+        for text in overrides:
+            keys, value = parse_override(text)
+            set_path(tree, keys, value)
+        return validate(deep_merge(base, tree), source=str(run_config)), tree
+    return load_config(args.config or default_config_path(), overrides)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.trials is not None and not (args.optimize or args.mode == "optimize"):
+        raise UserError("--trials goes with --optimize (e.g. --optimize --trials 50)")
+    cfg, override_tree = resolve_config(args)
+    spec = get_component(cfg.run.component)
+    if cfg.run.mode == "full":
+        raise NotAvailableYet("--mode full (the 5-phase pipeline)", "issue #7; train one component with --component NAME")
+    if cfg.run.mode == "optimize":
+        raise NotAvailableYet("--optimize / --mode optimize (Optuna search)", "issue #10")
+    if args.validate_only:
+        if args.resume:
+            from ..config.schema import RESUME_SAFE_KEYS
+            from ..training.checkpoint import config_fingerprint, resolve_resume_target
+            from ..training.runner import check_resume
+
+            config = cfg.model_dump(mode="json")
+            check_resume(resolve_resume_target(args.resume), config, config_fingerprint(config, RESUME_SAFE_KEYS), args.force_config_change)
+        print(f"config OK: mode={cfg.run.mode} component={spec.name} seed={cfg.run.seed} "
+              f"planets={cfg.data.universe.n_planets} precision={cfg.trainer.precision} "
+              f"devices={cfg.trainer.devices}x{cfg.trainer.num_nodes} strategy={cfg.trainer.strategy}")
+        return 0
+
+    from ..training.runner import is_rank_zero, train_component
+
+    result = train_component(cfg, override_tree, resume=args.resume, force_config_change=args.force_config_change)
+    if result.metrics.get("test") is not None and is_rank_zero():
+        print_summary(result)
+    elif is_rank_zero():
+        print(f"stopped after step {result.metrics['global_step']} (trainer.stop_after_steps); resume with:\n"
+              f"  python train.py --resume {result.run_dir}")
+    return 0
+
+
+def print_summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = result.metrics
+    table = Table(title=f"{m['component']}: held-out test planets", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in m["test"].items():
+        table.add_row(key, f"{value:.4g}")
+    for key, value in m.get("baselines", {}).items():
+        table.add_row(f"baseline: {key}", f"{value:.4g}")
+    table.add_row("train wall time (s)", f"{m['train']['wall_time_s']:.1f}")
+    table.add_row("peak RSS (MB)", f"{m['train']['peak_rss_mb']:.0f}")
+    console = Console()
+    console.print(table)
+    console.print(f"run directory: {result.run_dir}")
+

@@ -1,0 +1,42 @@
+"""Reference models the surrogate is judged against, trained on the same split in the same run.
+
+* train mean: predict the training-split mean map for every planet (computed in the module);
+* a plain 3-layer MLP on the 8 normalised inputs → the full surface-temperature map, trained
+  with Adam on per-pixel-standardised targets (the "about 1.1 K in under a minute" reference).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def mlp_baseline_rmse(datamodule, epochs: int, seed: int, width: int = 256, lr: float = 1e-3, batch_size: int = 64) -> float:
+    """Area-weighted surface-temperature RMSE (K) on the test split of a plain MLP; deterministic in `seed`."""
+    from ...universe.labels import area_weights
+
+    generator = torch.Generator().manual_seed(seed)
+    train, test = datamodule.datasets["train"].tensors, datamodule.datasets["test"].tensors
+    mean_in, std_in = train["features"].mean(0), train["features"].std(0) + 1e-6
+    y = train["maps"][:, 0]
+    mean_out, std_out = y.mean(0), y.std(0) + 1e-6
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(8, width), nn.GELU(), nn.Linear(width, width), nn.GELU(), nn.Linear(width, y.shape[1]))
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    x = (train["features"] - mean_in) / std_in
+    target = (y - mean_out) / std_out
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), batch_size):
+            idx = order[start : start + batch_size]
+            loss = (net(x[idx]) - target[idx]).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+    with torch.no_grad():
+        pred = net((test["features"] - mean_in) / std_in) * std_out + mean_out
+    w = torch.from_numpy(area_weights().reshape(-1).astype(np.float32))
+    return float(((pred - test["maps"][:, 0]).pow(2) @ w).mean().sqrt())

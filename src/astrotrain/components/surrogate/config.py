@@ -1,0 +1,28 @@
+"""Settings of the surrogate component (`components.surrogate` in the master config)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ...config.base import Section
+
+
+class SurrogateConfig(Section):
+    enabled: bool = Field(True, description="train this component in the full pipeline")
+    batch_size: int = Field(64, ge=1, le=65536, description="planets per optimiser step")
+    lr: float = Field(2e-3, gt=0, le=1.0, description="peak AdamW learning rate")
+    weight_decay: float = Field(1e-4, ge=0, le=1.0)
+    warmup_steps: int = Field(200, ge=0, description="linear warm-up, then cosine decay to lr * min_lr_ratio")
+    min_lr_ratio: float = Field(0.01, ge=0, le=1)
+    d_model: int = Field(64, ge=8, le=4096, description="token width")
+    n_heads: int = Field(4, ge=1, le=64)
+    n_layers: int = Field(2, ge=1, le=48)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    n_fourier: int = Field(0, ge=0, le=256, description="Fourier features per parameter value")
+    n_components: int = Field(48, ge=1, le=2048, description="PCA components per output map (basis fit on the train split)")
+    state_loss_weight: float = Field(0.2, ge=0, description="weight of the climate-state cross-entropy")
+    habitable_loss_weight: float = Field(1.0, ge=0, description="weight of the habitable-fraction loss")
+    nll_loss_weight: float = Field(0.1, ge=0, description="weight of the Gaussian NLL training the uncertainty head")
+    mlp_baseline_epochs: int = Field(300, ge=0, description="epochs of the plain-MLP reference trained after the run (0 = skip)")
+    energy_balance_weight: float = Field(1.0, ge=0, description="soft constraint weight (with physics.constraints)")
+    energy_balance_tolerance: float = Field(2.0, ge=0, description="W/m^2 of |<ASR> - <OLR>| allowed free (CLERO itself has ~1-2)")

@@ -1,0 +1,194 @@
+"""LightningModule of the surrogate: losses, science metrics, optimiser and schedule.
+
+Loss = Σ_fields ‖ĉ − c‖² (PCA coefficients in units of each field's anomaly RMS norm, i.e. the
+relative squared map error) + w_state · CE(state) + w_hab · SmoothL1(habitable fraction)
++ w_nll · Gaussian NLL of the coefficients with the mean detached (so the uncertainty head
+is calibrated without pulling the mean away from the MSE optimum; cf. Seitzer et al. 2022,
+"On the pitfalls of heteroscedastic uncertainty estimation")
+[+ w_eb · energy-balance penalty with `physics.constraints`].
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+
+from ...universe.labels import HABITABLE_RANGE_K, area_weights
+from . import physics
+from .model import FIELDS, SurrogateTransformer
+
+_FIELD_UNITS = {"surface_temperature": "K", "asr": "Wm2", "olr": "Wm2"}
+
+
+class SurrogateModule(L.LightningModule):
+    def __init__(self, cfg, basis: dict[str, np.ndarray], physics_constraints: bool):
+        super().__init__()
+        self.cfg = cfg
+        self.physics_constraints = physics_constraints
+        self.model = SurrogateTransformer(
+            n_pixels=basis["pca_mean"].shape[-1],
+            n_components=cfg.n_components,
+            d_model=cfg.d_model,
+            n_heads=cfg.n_heads,
+            n_layers=cfg.n_layers,
+            dropout=cfg.dropout,
+            n_fourier=cfg.n_fourier,
+        )
+        self.model.set_basis(**basis)
+        self.register_buffer("area_weights", torch.from_numpy(area_weights().reshape(-1).astype(np.float32)), persistent=False)
+        self.register_buffer("nightside", torch.from_numpy(physics.nightside_mask()), persistent=False)
+        self.metrics = torch.nn.ModuleDict({name: MeanMetric() for name in _metric_names()})
+
+    # -- forward and losses -------------------------------------------------------------------
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(features)
+
+    def predict_maps(self, out: dict[str, torch.Tensor], features: torch.Tensor) -> torch.Tensor:
+        maps = self.model.decode_fields(out["coeff_mean"], features)
+        return physics.apply_hard_constraints(maps, self.nightside) if self.physics_constraints else maps
+
+    def losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        c = self.cfg
+        err = out["coeff_mean"] - batch["coeffs"]
+        field = err.pow(2).sum(dim=-1).mean(dim=0)  # [F]
+        logvar = out["coeff_logvar"]
+        nll = 0.5 * (logvar + (batch["coeffs"] - out["coeff_mean"].detach()).pow(2) * torch.exp(-logvar)).sum(dim=-1).mean()
+        state = F.cross_entropy(out["state_logits"], batch["state"])
+        habitable = F.smooth_l1_loss(out["habitable_fraction"], batch["habitable"], beta=0.02)
+        total = field.sum() + c.state_loss_weight * state + c.habitable_loss_weight * habitable + c.nll_loss_weight * nll
+        parts = {"loss": total, "field": field.sum(), "state": state, "habitable": habitable, "nll": nll}
+        if self.physics_constraints and c.energy_balance_weight > 0:
+            maps = self.model.decode_fields(out["coeff_mean"], batch["features"])
+            imbalance = physics.energy_imbalance(maps[:, 1], maps[:, 2], self.area_weights)
+            parts["energy_balance"] = physics.energy_balance_penalty(imbalance, c.energy_balance_tolerance)
+            parts["loss"] = total + c.energy_balance_weight * parts["energy_balance"]
+        return parts
+
+    # -- steps --------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        parts = self.losses(self(batch["features"]), batch)
+        self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=True, on_epoch=False, prog_bar=False, batch_size=len(batch["state"]))
+        self.log("loss", parts["loss"], on_step=True, prog_bar=True, logger=False)
+        return parts["loss"]
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch)
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch)
+
+    def on_validation_epoch_end(self):
+        self.log_dict({f"val/{k}": v for k, v in self._compute_metrics().items()}, sync_dist=False)
+
+    def on_test_epoch_end(self):
+        self.log_dict({f"test/{k}": v for k, v in self._compute_metrics().items()}, sync_dist=False)
+
+    # -- science metrics ----------------------------------------------------------------------
+    def _evaluate(self, batch) -> None:
+        out = self(batch["features"])
+        n = len(batch["state"])
+        maps = self.predict_maps(out, batch["features"])
+        truth = batch["maps"]
+        w = self.area_weights
+        for i, name in enumerate(FIELDS):
+            self.metrics[f"mse_{name}"].update((maps[:, i] - truth[:, i]).pow(2) @ w)
+        baseline = self.model.decode_fields(torch.zeros_like(out["coeff_mean"]), batch["features"])
+        self.metrics["mse_baseline_surface_temperature"].update((baseline[:, 0] - truth[:, 0]).pow(2) @ w)
+        # predictive uncertainty of the surface temperature: share of area within 1σ / 2σ
+        sigma = self.model.decode_variance(out["coeff_logvar"], batch["features"])[:, 0].sqrt()
+        z = (maps[:, 0] - truth[:, 0]).abs() / sigma.clamp_min(1e-6)
+        self.metrics["coverage_1sigma"].update((z <= 1).float() @ w)
+        self.metrics["coverage_2sigma"].update((z <= 2).float() @ w)
+        self.metrics["state_accuracy"].update((out["state_logits"].argmax(dim=1) == batch["state"]).float())
+        self.metrics["habitable_mae"].update((out["habitable_fraction"] - batch["habitable"]).abs())
+        lo, hi = HABITABLE_RANGE_K
+        from_map = ((maps[:, 0] >= lo) & (maps[:, 0] <= hi)).float() @ w
+        self.metrics["habitable_mae_from_map"].update((from_map - batch["habitable"]).abs())
+        imbalance = physics.energy_imbalance(maps[:, 1], maps[:, 2], w)
+        self.metrics["energy_imbalance_abs"].update(imbalance.abs())
+        self.metrics["energy_imbalance_abs_truth"].update(physics.energy_imbalance(truth[:, 1], truth[:, 2], w).abs())
+        self.metrics["nightside_asr_abs"].update(physics.nightside_asr(maps[:, 1], self.nightside))
+        self.metrics["negative_flux_share"].update(((maps[:, 1:] < 0).float().mean(dim=(1, 2))))
+        del n
+
+    def _compute_metrics(self) -> dict[str, float]:
+        raw = {name: metric.compute() for name, metric in self.metrics.items()}
+        for metric in self.metrics.values():
+            metric.reset()
+        out = {f"{name}_rmse_{_FIELD_UNITS[name]}": raw[f"mse_{name}"].sqrt() for name in FIELDS}
+        out["baseline_train_mean_surface_temperature_rmse_K"] = raw["mse_baseline_surface_temperature"].sqrt()
+        out["surface_temperature_coverage_1sigma"] = raw["coverage_1sigma"]
+        out["surface_temperature_coverage_2sigma"] = raw["coverage_2sigma"]
+        out["climate_state_accuracy"] = raw["state_accuracy"]
+        out["habitable_fraction_mae"] = raw["habitable_mae"]
+        out["habitable_fraction_mae_from_map"] = raw["habitable_mae_from_map"]
+        out["energy_imbalance_abs_Wm2"] = raw["energy_imbalance_abs"]
+        out["energy_imbalance_abs_truth_Wm2"] = raw["energy_imbalance_abs_truth"]
+        out["nightside_asr_abs_Wm2"] = raw["nightside_asr_abs"]
+        out["negative_flux_share"] = raw["negative_flux_share"]
+        return out
+
+    # -- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        c = self.cfg
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim < 2 or "identity" in name or "queries" in name else decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=c.lr
+        )
+        total = planned_steps(self.trainer, len(self.trainer.datamodule.datasets["train"]), c.batch_size)
+        schedule = WarmupCosine(c.warmup_steps, total, c.min_lr_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def planned_steps(trainer, n_train: int, batch_size: int) -> int:
+    """Optimiser steps the run will take, from the config alone.
+
+    Not `trainer.estimated_stepping_batches`: calling it from `configure_optimizers` sets up
+    the train loader before a checkpoint is restored, and Lightning then never hands the
+    loader its saved position — a resumed run would see a different batch order.
+    """
+    per_process = n_train // max(1, trainer.world_size)
+    per_epoch = max(1, per_process // batch_size if per_process > batch_size else 1)  # drop_last when shuffling
+    by_epochs = per_epoch * trainer.max_epochs
+    return max(1, min(by_epochs, trainer.max_steps) if trainer.max_steps > 0 else by_epochs)
+
+
+class WarmupCosine:
+    """LR multiplier: linear warm-up over `warmup` steps, then cosine decay to `floor` at `total` (picklable)."""
+
+    def __init__(self, warmup: int, total: int, floor: float):
+        self.warmup, self.total, self.floor = warmup, total, floor
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _metric_names() -> list[str]:
+    return [f"mse_{name}" for name in FIELDS] + [
+        "mse_baseline_surface_temperature",
+        "coverage_1sigma",
+        "coverage_2sigma",
+        "state_accuracy",
+        "habitable_mae",
+        "habitable_mae_from_map",
+        "energy_imbalance_abs",
+        "energy_imbalance_abs_truth",
+        "nightside_asr_abs",
+        "negative_flux_share",
+    ]
+
+
+def build_module(cfg, datamodule) -> SurrogateModule:
+    datamodule.setup("fit")
+    return SurrogateModule(cfg.components.surrogate, datamodule.basis, cfg.physics.constraints)

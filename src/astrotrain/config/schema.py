@@ -1,0 +1,124 @@
+"""The schema of config/master_training.yaml: every key, its type, range and meaning.
+
+Component sections live in their component's `config.py`; this file assembles them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ..components.surrogate.config import SurrogateConfig
+from .base import Section
+
+
+class RunConfig(Section):
+    name: str = Field("astrotrain", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="suffix of the run directory name")
+    output_dir: str = Field("runs", description="parent folder of run directories")
+    mode: Literal["component", "full", "optimize"] = Field("component", description="what train.py runs")
+    component: str = Field("surrogate", description="the component trained in component mode")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="global seed: weights, dropout, shuffling")
+    deterministic: bool = Field(True, description="deterministic algorithms (bitwise-reproducible on CPU)")
+
+
+class UniverseConfig(Section):
+    """The simulated planet population (the embedded default data)."""
+
+    n_planets: int = Field(2400, ge=16, le=1_000_000, description="planets to simulate")
+    seed: int = Field(0, ge=0, description="seed of the parameter sampling")
+    cache_dir: str = Field("data/universe", description="where generated universes are cached")
+    clero_batch_size: int = Field(256, ge=1, le=4096, description="planets per CLERO call")
+    co2_range: tuple[float, float] = Field((1e-6, 0.95), description="CO2 volume fraction, sampled log-uniform")
+    ch4_range: tuple[float, float] = Field((1e-8, 0.05), description="CH4 volume fraction, sampled log-uniform")
+
+    @model_validator(mode="after")
+    def _check_ranges(self):
+        for name in ("co2_range", "ch4_range"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo < hi:
+                raise ValueError(f"{name} must satisfy 0 < low < high, got {lo}, {hi}")
+        if self.co2_range[1] > 1.0 or self.ch4_range[1] > 0.05:
+            raise ValueError("CO2 must be <= 1 and CH4 <= 0.05 (CLERO's domain)")
+        if self.co2_range[1] + self.ch4_range[1] > 1.0:
+            raise ValueError("co2_range high + ch4_range high must be <= 1 (volume fractions)")
+        return self
+
+
+class SplitConfig(Section):
+    """Split by planet: no planet appears in two splits."""
+
+    train: float = Field(0.75, gt=0, lt=1)
+    val: float = Field(0.10, gt=0, lt=1)
+    test: float = Field(0.15, gt=0, lt=1)
+    seed: int = Field(0, ge=0, description="seed of the planet permutation")
+
+    @model_validator(mode="after")
+    def _sum_to_one(self):
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must be 1, got {total:g}")
+        return self
+
+
+class DataConfig(Section):
+    universe: UniverseConfig = UniverseConfig()
+    split: SplitConfig = SplitConfig()
+    num_workers: int = Field(0, ge=0, le=64, description="data-loader worker processes")
+
+
+class TrainerConfig(Section):
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = Field(1, ge=1, le=1024, description="processes (GPUs, or CPU processes) per node")
+    num_nodes: int = Field(1, ge=1, le=4096)
+    strategy: Literal["auto", "ddp"] = Field("auto", description="ddp = DistributedDataParallel")
+    precision: Literal["32-true", "mixed", "bf16-mixed", "16-mixed"] = Field(
+        "32-true", description="'mixed' = bf16-mixed on CPU, 16-mixed on GPU"
+    )
+    max_epochs: int = Field(100, ge=1)
+    max_steps: int = Field(-1, ge=-1, description="-1 = no step limit")
+    gradient_clip_val: float = Field(1.0, ge=0)
+    log_every_n_steps: int = Field(25, ge=1)
+    check_val_every_n_epoch: int = Field(1, ge=1)
+    checkpoint_every_n_steps: int = Field(200, ge=1)
+    keep_checkpoints: int = Field(2, ge=1, description="newest step checkpoints kept, besides last.ckpt")
+    stop_after_steps: int | None = Field(None, ge=1, description="end this process after N steps, resumable (time-sliced jobs)")
+    enable_progress_bar: bool = True
+
+
+class LoggingConfig(Section):
+    csv: Literal[True] = Field(True, description="CSV metrics are always written")
+    tensorboard: bool = Field(False, description="also log to TensorBoard (extra: tensorboard)")
+
+
+class PhysicsConfig(Section):
+    constraints: bool = Field(False, description="enable components' physics constraints (--physics-constraints)")
+
+
+class ComponentsConfig(Section):
+    surrogate: SurrogateConfig = SurrogateConfig()
+
+
+class MasterConfig(Section):
+    run: RunConfig = RunConfig()
+    data: DataConfig = DataConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    logging: LoggingConfig = LoggingConfig()
+    physics: PhysicsConfig = PhysicsConfig()
+    components: ComponentsConfig = ComponentsConfig()
+
+
+# Keys a resumed run may change without --force-config-change: they decide how long and how
+# visibly a run goes on, not what it computes.
+RESUME_SAFE_KEYS = (
+    "run.name",
+    "run.output_dir",
+    "trainer.max_epochs",
+    "trainer.max_steps",
+    "trainer.log_every_n_steps",
+    "trainer.checkpoint_every_n_steps",
+    "trainer.keep_checkpoints",
+    "trainer.stop_after_steps",
+    "trainer.enable_progress_bar",
+    "logging",
+)

@@ -1,0 +1,155 @@
+"""Checkpoints: atomic writes with a sha256 manifest, safe loading, and resume checks.
+
+Every checkpoint `X.ckpt` is written to a temporary sibling, fsynced and renamed into place,
+then described by `X.ckpt.manifest.json` (sha256, size, step, the resolved config and its
+fingerprint). Loading verifies the sha256 first and then uses `torch.load(weights_only=True)`:
+a checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..fsutil import atomic_write_bytes, atomic_write_json
+from ..hashing import sha256_file, sha256_json
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def manifest_path(ckpt: str | Path) -> Path:
+    ckpt = Path(ckpt)
+    return ckpt.with_name(ckpt.name + MANIFEST_SUFFIX)
+
+
+def config_fingerprint(config: dict, resume_safe_keys: tuple[str, ...]) -> str:
+    """sha256 of the config without the keys a resume may change."""
+    return sha256_json(_without_keys(config, resume_safe_keys))
+
+
+def _without_keys(config: dict, keys: tuple[str, ...]) -> dict:
+    out = json.loads(json.dumps(config, default=str))
+    for key in keys:
+        node, parts = out, key.split(".")
+        for part in parts[:-1]:
+            node = node.get(part, {})
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)
+    return out
+
+
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ, as 'key: old → new'."""
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, path + ".")
+        elif a != b:
+            diffs.append(f"{path}: {a!r} → {b!r}")
+    return diffs
+
+
+def _make_checkpoint_io_class():
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Lightning CheckpointIO: atomic write + sha256 manifest; verified, weights-only load."""
+
+        def __init__(self, config: dict, fingerprint: str):
+            super().__init__()
+            self.config = config
+            self.fingerprint = fingerprint
+
+        def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+            import torch
+
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            data = buffer.getvalue()
+            atomic_write_bytes(path, data)
+            import hashlib
+
+            atomic_write_json(
+                manifest_path(path),
+                {
+                    "file": Path(path).name,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "bytes": len(data),
+                    "global_step": int(checkpoint.get("global_step", -1)),
+                    "epoch": int(checkpoint.get("epoch", -1)),
+                    "config_fingerprint": self.fingerprint,
+                    "config": self.config,
+                },
+            )
+
+        def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+            return load_verified(path, map_location=map_location)
+
+        def remove_checkpoint(self, path) -> None:
+            super().remove_checkpoint(path)
+            manifest_path(path).unlink(missing_ok=True)
+
+    return AtomicCheckpointIO
+
+
+def make_checkpoint_io(config: dict, fingerprint: str):
+    return _make_checkpoint_io_class()(config, fingerprint)
+
+
+def read_manifest(ckpt: str | Path) -> dict:
+    """The manifest of `ckpt` after checking the file exists and its sha256 matches."""
+    ckpt = Path(ckpt)
+    if not ckpt.is_file():
+        raise UserError(f"checkpoint {ckpt} not found; pass an existing .ckpt file or run directory to --resume")
+    mpath = manifest_path(ckpt)
+    if not mpath.is_file():
+        raise UserError(f"checkpoint {ckpt} has no manifest ({mpath.name}); it was not written by astrotrain or is incomplete")
+    try:
+        manifest = json.loads(mpath.read_text())
+        expected = manifest["sha256"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"checkpoint manifest {mpath} is corrupt; resume from another checkpoint") from None
+    actual = sha256_file(ckpt)
+    if actual != expected:
+        raise UserError(
+            f"checkpoint {ckpt} is corrupt: sha256 {actual[:12]}… does not match its manifest ({expected[:12]}…); "
+            "it was truncated or modified — resume from another checkpoint"
+        )
+    return manifest
+
+
+def load_verified(path: str | Path, map_location=None) -> dict:
+    import pickle
+
+    import torch
+
+    read_manifest(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise UserError(f"checkpoint {path} cannot be loaded safely (weights_only=True): {exc}") from None
+
+
+def resolve_resume_target(target: str | Path) -> Path:
+    """A checkpoint file, or a run directory → its checkpoints/last.ckpt."""
+    target = Path(target)
+    if target.is_dir():
+        last = target / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            raise UserError(f"run directory {target} has no checkpoints/last.ckpt to resume from")
+        return last
+    if not target.exists():
+        raise UserError(f"--resume {target}: no such checkpoint file or run directory")
+    return target
+
+
+def run_dir_of(ckpt: Path) -> Path:
+    """The run directory a checkpoint belongs to (`<run>/checkpoints/X.ckpt`)."""
+    if ckpt.parent.name != "checkpoints":
+        raise UserError(f"checkpoint {ckpt} is not inside a run directory's checkpoints/ folder; cannot resume its run")
+    return ckpt.parent.parent

@@ -1,0 +1,45 @@
+"""A CSV logger that continues the run's metrics.csv on resume instead of deleting it."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+
+class _ContinuingWriter(ExperimentWriter):
+    resume_step: int | None = None
+
+    def _check_log_dir_exists(self) -> None:
+        """Keep rows logged before the resumed checkpoint's step; drop later ones (they are redone)."""
+        path = Path(self.metrics_file_path)
+        if self.resume_step is None or not path.is_file():
+            super()._check_log_dir_exists()
+            return
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            rows = [row for row in reader if row.get("step", "") != "" and int(row["step"]) < self.resume_step]
+        self.metrics_keys = header
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+class ContinuingCSVLogger(CSVLogger):
+    """`CSVLogger` whose metrics.csv survives a resume: one continuous per-step history."""
+
+    def __init__(self, *args, resume_step: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.resume_step = resume_step
+
+    @property
+    def experiment(self):
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            writer_cls = type("Writer", (_ContinuingWriter,), {"resume_step": self.resume_step})
+            self._experiment = writer_cls(log_dir=self.log_dir)
+        return self._experiment

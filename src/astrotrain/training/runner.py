@@ -1,0 +1,178 @@
+"""Training one component, top to bottom: setup → train → evaluate → save.
+
+Everything a user can get wrong (config, checkpoint, output folder) is checked before the
+run directory exists; if setup fails after it was created, it is removed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config.schema import RESUME_SAFE_KEYS
+from ..errors import UserError
+from ..fsutil import atomic_write_json, atomic_write_text
+from ..registry import get_component
+from . import run_dir as rd
+from .checkpoint import config_differences, config_fingerprint, make_checkpoint_io, read_manifest, resolve_resume_target, run_dir_of
+
+RUN_DIR_ENV = "ASTROTRAIN_RUN_DIR"  # set for DDP worker processes, which join rank 0's run directory
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    finished: bool
+
+
+def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Path:
+    """Verify the checkpoint and that it was trained with this config (up to resume-safe keys)."""
+    manifest = read_manifest(ckpt)
+    if manifest.get("config_fingerprint") != fingerprint:
+        diffs = [d for d in config_differences(manifest.get("config", {}), config) if not d.startswith(RESUME_SAFE_KEYS)]
+        if not force:
+            shown = "\n".join(f"  - {d}" for d in diffs[:20]) or "  (fingerprints differ)"
+            raise UserError(
+                f"checkpoint {ckpt} was trained with a different config:\n{shown}\n"
+                "resume with the original settings, or pass --force-config-change to resume anyway"
+            )
+    return run_dir_of(ckpt)
+
+
+def train_component(cfg, overrides: dict, resume: str | None = None, force_config_change: bool = False) -> RunResult:
+    # ---- setup: everything that can fail on user input, before anything is written ----------
+    spec = get_component(cfg.run.component)
+    config = cfg.model_dump(mode="json")
+    fingerprint = config_fingerprint(config, RESUME_SAFE_KEYS)
+    ckpt = resolve_resume_target(resume) if resume else None
+    run_dir = check_resume(ckpt, config, fingerprint, force_config_change) if ckpt else None
+    resume_step = read_manifest(ckpt)["global_step"] if ckpt else None
+    if run_dir is None and RUN_DIR_ENV not in os.environ:
+        rd.check_writable(Path(cfg.run.output_dir))
+
+    from ..universe.generate import ensure_universe
+
+    universe = ensure_universe(cfg.data.universe, progress=cfg.trainer.enable_progress_bar)
+
+    import lightning as L
+
+    L.seed_everything(cfg.run.seed, workers=True, verbose=False)
+    rank_zero = is_rank_zero()
+    run_dir, created = _claim_run_dir(cfg, run_dir, rank_zero)
+    try:
+        if rank_zero:
+            _write_run_files(run_dir, cfg, config, overrides, universe, resumed_from=ckpt)
+        datamodule = spec.resolve("datamodule")(cfg, universe)
+        module = spec.resolve("module")(cfg, datamodule)
+        from .callbacks import StopAfterSteps
+        from .trainer import build_trainer
+
+        last = str(run_dir / "checkpoints" / "last.ckpt")
+        extra = (StopAfterSteps(cfg.trainer.stop_after_steps, last),) if cfg.trainer.stop_after_steps else ()
+        trainer = build_trainer(cfg, run_dir, make_checkpoint_io(config, fingerprint), extra_callbacks=extra, resume_step=resume_step)
+    except BaseException:
+        if created:
+            rd.remove_run_dir(run_dir)  # nothing half-written is left behind
+        raise
+    with _shared_run_dir(run_dir):
+        return _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir, ckpt)
+
+
+def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, ckpt: Path | None) -> RunResult:
+    # ---- train ------------------------------------------------------------------------------
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    wall = time.perf_counter() - started
+    stop = cfg.trainer.stop_after_steps
+    finished = not (stop and stop <= trainer.global_step < _planned_steps(trainer))
+    if finished:  # the final state (a stopped run already saved its resumable mid-epoch state)
+        trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+
+    # ---- evaluate and save --------------------------------------------------------------------
+    metrics = {"component": spec.name, "global_step": int(trainer.global_step), "epoch": int(trainer.current_epoch), "world_size": int(trainer.world_size)}
+    metrics["train"] = {"wall_time_s": round(wall, 2), "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    if finished:
+        val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+        test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+        metrics["val"] = {k.removeprefix("val/"): float(v) for k, v in val.items()}
+        metrics["test"] = {k.removeprefix("test/"): float(v) for k, v in test.items()}
+        if trainer.is_global_zero:
+            metrics["baselines"] = _baselines(spec.name, cfg, datamodule)
+    if trainer.is_global_zero:
+        atomic_write_json(run_dir / rd.METRICS_FILE, metrics)
+    return RunResult(run_dir=run_dir, metrics=metrics, finished=finished)
+
+
+def is_rank_zero() -> bool:
+    """Rank 0 of a DDP job (or a single process): RANK under torchrun/SLURM, LOCAL_RANK/NODE_RANK under Lightning's launcher."""
+    if "RANK" in os.environ:
+        return os.environ["RANK"] == "0"
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def _claim_run_dir(cfg, resumed_run_dir: Path | None, rank_zero: bool) -> tuple[Path, bool]:
+    """(run directory, whether this call created it). DDP workers join rank 0's via $ASTROTRAIN_RUN_DIR."""
+    if resumed_run_dir is not None:
+        return resumed_run_dir, False
+    if RUN_DIR_ENV in os.environ:
+        path = Path(os.environ[RUN_DIR_ENV])
+        created = rank_zero and not path.exists()
+        path.mkdir(parents=True, exist_ok=True)
+        return path, created
+    return rd.new_run_dir(cfg.run.output_dir, cfg.run.name), True
+
+
+@contextlib.contextmanager
+def _shared_run_dir(run_dir: Path):
+    """Export the run directory while training, so that the DDP workers Lightning launches join it."""
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
+
+
+def _planned_steps(trainer) -> int:
+    return int(trainer.estimated_stepping_batches)
+
+
+def _baselines(component: str, cfg, datamodule) -> dict:
+    if component != "surrogate" or cfg.components.surrogate.mlp_baseline_epochs == 0:
+        return {}
+    from ..components.surrogate.baselines import mlp_baseline_rmse
+
+    started = time.perf_counter()
+    rmse = mlp_baseline_rmse(datamodule, cfg.components.surrogate.mlp_baseline_epochs, cfg.run.seed)
+    return {"mlp_surface_temperature_rmse_K": rmse, "mlp_wall_time_s": round(time.perf_counter() - started, 2)}
+
+
+def _write_run_files(run_dir: Path, cfg, config: dict, overrides: dict, universe, resumed_from: Path | None) -> None:
+    from .provenance import collect_provenance
+
+    atomic_write_text(run_dir / rd.CONFIG_FILE, rd.dump_yaml(config))
+    provenance_path = run_dir / rd.PROVENANCE_FILE
+    if resumed_from is None:
+        atomic_write_text(run_dir / rd.OVERRIDES_FILE, rd.dump_yaml(overrides))
+        data = {"universe": {"path": str(universe.path), "sha256": universe.manifest["sha256"], "n_planets": len(universe)}}
+        atomic_write_json(provenance_path, collect_provenance(cfg.run.seed, data))
+    else:
+        import json
+
+        provenance = json.loads(provenance_path.read_text()) if provenance_path.exists() else {}
+        provenance.setdefault("resumes", []).append(
+            {"from": str(resumed_from), "overrides": overrides, **{k: v for k, v in collect_provenance(cfg.run.seed, {}).items() if k in ("created", "command", "git")}}
+        )
+        atomic_write_json(provenance_path, provenance)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -1,0 +1,112 @@
+"""The one place that maps the config to a Lightning `Trainer` (DESIGN.md, "Training engine")."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def resolve_accelerator(requested: str) -> str:
+    import torch
+
+    if requested == "gpu" and not torch.cuda.is_available():
+        raise UserError("trainer.accelerator=gpu but no CUDA GPU is visible; use trainer.accelerator=cpu (or auto)")
+    if requested == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """'mixed' → bf16-mixed on CPU; on GPU bf16-mixed where supported, else 16-mixed."""
+    import torch
+
+    if precision == "mixed":
+        if accelerator == "cpu":
+            return "bf16-mixed"
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if precision == "16-mixed" and accelerator == "cpu":
+        raise UserError("trainer.precision=16-mixed needs a GPU; on CPU use bf16-mixed (or --mixed-precision)")
+    return precision
+
+
+def build_strategy(cfg, accelerator: str):
+    if cfg.trainer.strategy != "ddp" and cfg.trainer.devices * cfg.trainer.num_nodes == 1:
+        return "auto"
+    from lightning.pytorch.strategies import DDPStrategy
+
+    backend = "nccl" if accelerator == "gpu" else "gloo"
+    return DDPStrategy(process_group_backend=backend)
+
+
+def build_loggers(cfg, run_dir: Path, resume_step: int | None = None) -> list:
+    from .csv_log import ContinuingCSVLogger
+
+    loggers = [ContinuingCSVLogger(save_dir=str(run_dir / "logs"), name="csv", version="", resume_step=resume_step)]
+    if cfg.logging.tensorboard:
+        try:
+            from lightning.pytorch.loggers import TensorBoardLogger
+            import tensorboard  # noqa: F401
+        except ImportError:
+            raise UserError("logging.tensorboard=true but TensorBoard is not installed: pip install 'astrotrain[tensorboard]'") from None
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir / "logs"), name="tensorboard", version=""))
+    return loggers
+
+
+def quiet_third_party_noise() -> None:
+    """Silence advertising and deprecation chatter of dependencies (not our own warnings)."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch.trainer.connectors").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*'set_vital' is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = (), resume_step: int | None = None):
+    """Lightning Trainer for `cfg` writing into `run_dir`: precision, strategy, determinism, loggers, checkpoints."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    from .rng import RNGStateCallback
+
+    quiet_third_party_noise()
+    accelerator = resolve_accelerator(cfg.trainer.accelerator)
+    if cfg.run.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
+    t = cfg.trainer
+    checkpoints = ModelCheckpoint(
+        dirpath=str(run_dir / "checkpoints"),
+        filename="step={step:07d}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=t.checkpoint_every_n_steps,
+        save_top_k=t.keep_checkpoints,
+        monitor="step",
+        mode="max",
+        save_last=True,
+    )
+    callbacks = [checkpoints, RNGStateCallback(), LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=build_strategy(cfg, accelerator),
+        precision=resolve_precision(t.precision, accelerator),
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        gradient_clip_val=t.gradient_clip_val or None,
+        log_every_n_steps=t.log_every_n_steps,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        enable_progress_bar=t.enable_progress_bar,
+        deterministic=cfg.run.deterministic,
+        benchmark=False,
+        num_sanity_val_steps=0,
+        logger=build_loggers(cfg, run_dir, resume_step),
+        callbacks=callbacks,
+        plugins=[checkpoint_io],
+        default_root_dir=str(run_dir),
+        enable_model_summary=False,
+        use_distributed_sampler=False,  # components shard their own samplers (data/sampler.py)
+    )

@@ -1,0 +1,1 @@
+"""The embedded default data: a simulated planet population whose climate comes from CLERO."""

@@ -1,0 +1,81 @@
+"""The config schema: 100% of keys documented in the master YAML, every key checked."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from astrotrain.config.loader import load_config, parse_override
+from astrotrain.config.schema import MasterConfig
+from astrotrain.errors import UserError
+
+from .conftest import ROOT
+
+MASTER = ROOT / "config" / "master_training.yaml"
+
+
+def schema_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys |= schema_keys(ann, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def yaml_keys(tree: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            keys |= yaml_keys(value, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def test_master_config_lists_every_schema_key_and_nothing_else():
+    tree = yaml.safe_load(MASTER.read_text())
+    assert yaml_keys(tree) == schema_keys(MasterConfig)
+
+
+def test_every_key_of_the_master_config_carries_a_comment():
+    for number, line in enumerate(MASTER.read_text().splitlines(), 1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and ":" in stripped:
+            is_section = stripped.endswith(":")
+            assert "#" in stripped or is_section, f"line {number} has no comment: {line!r}"
+
+
+def test_master_config_defaults_equal_the_schema_defaults_where_documented():
+    cfg, _ = load_config(MASTER)
+    assert cfg.data.universe.n_planets == 2400
+    assert cfg.data.split.train + cfg.data.split.val + cfg.data.split.test == pytest.approx(1.0)
+
+
+def test_overrides_are_parsed_as_yaml_values():
+    assert parse_override("trainer.max_epochs=5") == (["trainer", "max_epochs"], 5)
+    assert parse_override("data.universe.co2_range=[1e-5, 0.5]") == (["data", "universe", "co2_range"], [1e-5, 0.5])
+    assert parse_override("run.name=abc") == (["run", "name"], "abc")
+    cfg, tree = load_config(MASTER, ["trainer.max_epochs=5", "components.surrogate.lr=3e-4"])
+    assert cfg.trainer.max_epochs == 5 and cfg.components.surrogate.lr == pytest.approx(3e-4)
+    assert tree == {"trainer": {"max_epochs": 5}, "components": {"surrogate": {"lr": 3e-4}}}
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("data.split.train=0.9", "train + val + test must be 1"),
+        ("data.universe.ch4_range=[1e-8, 0.2]", "CH4 <= 0.05 (CLERO's domain)"),
+        ("trainer.precision=fp8", "trainer.precision"),
+        ("components.surrogate.n_heads=0", "components.surrogate.n_heads: Input should be greater than or equal to 1"),
+        ("components.surrogate.d_modle=3", "did you mean 'components.surrogate.d_model'"),
+        ("run.name=has space", "run.name"),
+    ],
+)
+def test_invalid_values_name_their_key(override, needle):
+    with pytest.raises(UserError) as info:
+        load_config(MASTER, [override])
+    assert needle in info.value.message
