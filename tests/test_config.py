@@ -51,7 +51,7 @@ def test_every_key_of_the_master_config_carries_a_comment():
 
 def test_master_config_defaults_equal_the_schema_defaults_where_documented():
     cfg, _ = load_config(MASTER)
-    assert cfg.data.universe.n_planets == 2400
+    assert cfg.data.universe.n_planets == 6000
     assert cfg.data.split.train + cfg.data.split.val + cfg.data.split.test == pytest.approx(1.0)
 
 

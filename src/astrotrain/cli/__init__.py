@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_data(args)
         if argv and argv[0] == "train":
             argv = argv[1:]
-        args = build_train_parser().parse_args(argv)
+        args = build_train_parser().parse_intermixed_args(argv)
         from .train_command import run_train
 
         return run_train(args)

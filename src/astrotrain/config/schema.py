@@ -25,7 +25,7 @@ class RunConfig(Section):
 class UniverseConfig(Section):
     """The simulated planet population (the embedded default data)."""
 
-    n_planets: int = Field(2400, ge=16, le=1_000_000, description="planets to simulate")
+    n_planets: int = Field(6000, ge=16, le=1_000_000, description="planets to simulate")
     seed: int = Field(0, ge=0, description="seed of the parameter sampling")
     cache_dir: str = Field("data/universe", description="where generated universes are cached")
     clero_batch_size: int = Field(256, ge=1, le=4096, description="planets per CLERO call")
@@ -75,14 +75,14 @@ class TrainerConfig(Section):
     precision: Literal["32-true", "mixed", "bf16-mixed", "16-mixed"] = Field(
         "32-true", description="'mixed' = bf16-mixed on CPU, 16-mixed on GPU"
     )
-    max_epochs: int = Field(100, ge=1)
+    max_epochs: int = Field(300, ge=1)
     max_steps: int = Field(-1, ge=-1, description="-1 = no step limit")
     gradient_clip_val: float = Field(1.0, ge=0)
     log_every_n_steps: int = Field(25, ge=1)
     check_val_every_n_epoch: int = Field(1, ge=1)
     checkpoint_every_n_steps: int = Field(200, ge=1)
     keep_checkpoints: int = Field(2, ge=1, description="newest step checkpoints kept, besides last.ckpt")
-    stop_after_steps: int | None = Field(None, ge=1, description="end this process after N steps, resumable (time-sliced jobs)")
+    stop_after_steps: int | None = Field(None, ge=1, description="end this process after N steps of its own, resumable (time-sliced jobs)")
     enable_progress_bar: bool = True
 
 

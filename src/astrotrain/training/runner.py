@@ -88,8 +88,9 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     wall = time.perf_counter() - started
-    stop = cfg.trainer.stop_after_steps
-    finished = not (stop and stop <= trainer.global_step < _planned_steps(trainer))
+    from .callbacks import StopAfterSteps
+
+    finished = not any(isinstance(cb, StopAfterSteps) and cb.stopped for cb in trainer.callbacks)
     if finished:  # the final state (a stopped run already saved its resumable mid-epoch state)
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
 
@@ -139,10 +140,6 @@ def _shared_run_dir(run_dir: Path):
             os.environ.pop(RUN_DIR_ENV, None)
         else:
             os.environ[RUN_DIR_ENV] = previous
-
-
-def _planned_steps(trainer) -> int:
-    return int(trainer.estimated_stepping_batches)
 
 
 def _baselines(component: str, cfg, datamodule) -> dict:

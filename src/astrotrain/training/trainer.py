@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -54,12 +55,20 @@ def build_loggers(cfg, run_dir: Path, resume_step: int | None = None) -> list:
     return loggers
 
 
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's product tips from its rank-zero log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in record.getMessage()
+
+
 def quiet_third_party_noise() -> None:
     """Silence advertising and deprecation chatter of dependencies (not our own warnings)."""
-    import logging
     import warnings
 
-    logging.getLogger("lightning.pytorch.trainer.connectors").setLevel(logging.WARNING)
+    rank_zero_logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero_logger.filters):
+        rank_zero_logger.addFilter(_NoAdverts())
     warnings.filterwarnings("ignore", message=".*'set_vital' is deprecated.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")

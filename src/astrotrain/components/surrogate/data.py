@@ -9,8 +9,9 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, SequentialSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
+from torchdata.stateful_dataloader.sampler import BatchSampler
 
 from ...data.sampler import EpochShuffleSampler
 from ...data.splits import planet_splits
@@ -30,21 +31,24 @@ def fit_pca(maps: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray
     """PCA of `[N, P]` training maps: (mean `[P]`, components `[K, P]`, scale).
 
     `scale` is the RMS norm of the anomalies, so coefficients / scale are O(1) and their
-    squared error summed over components is the map's relative squared error. Float64 SVD;
-    the sign of each component is fixed (largest loading positive) so the basis is unique.
+    squared error summed over components is the map's relative squared error. Eigenvectors of
+    the float64 pixel covariance (P×P: cheaper than an SVD of N×P when N > P); the sign of each
+    component is fixed (largest loading positive) so the basis is unique.
     """
     x = maps.astype(np.float64)
     mean = x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    comps = vt[:n_components]
+    anomalies = x - mean
+    eigenvalues, eigenvectors = np.linalg.eigh(anomalies.T @ anomalies)
+    comps = eigenvectors[:, ::-1][:, :n_components].T
     signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
     comps = comps * signs[:, None]
-    scale = float(np.sqrt(((x - mean) ** 2).sum(axis=1).mean()))
+    scale = float(np.sqrt((anomalies**2).sum(axis=1).mean()))
     return mean, comps, scale
 
 
 class PlanetTensors(Dataset):
-    """Row i of each tensor is planet i; items are dicts (features, coeffs, maps, state, habitable)."""
+    """Row i of each tensor is planet i. Indexed by a list of planets, it returns the whole batch
+    as a dict of tensor slices (one gather per tensor instead of a per-planet collate)."""
 
     def __init__(self, **tensors: torch.Tensor):
         self.tensors = tensors
@@ -53,8 +57,9 @@ class PlanetTensors(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {k: v[i] for k, v in self.tensors.items()}
+    def __getitem__(self, index: list[int]) -> dict[str, torch.Tensor]:
+        rows = torch.as_tensor(index, dtype=torch.long)
+        return {k: v.index_select(0, rows) for k, v in self.tensors.items()}
 
 
 class SurrogateDataModule(L.LightningDataModule):
@@ -109,13 +114,13 @@ class SurrogateDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> StatefulDataLoader:
         dataset = self.datasets[split]
         # shuffling has its own (seed, epoch) stream: the global RNG (dropout) is never touched by it
-        sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else None
+        sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else SequentialSampler(dataset)
+        drop_last = shuffle and len(dataset) > self.batch_size
         return StatefulDataLoader(
             dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
+            batch_size=None,  # the dataset gathers whole batches (see PlanetTensors)
+            sampler=BatchSampler(sampler, self.batch_size, drop_last),
             num_workers=self.num_workers,
-            drop_last=shuffle and len(self.datasets[split]) > self.batch_size,
             persistent_workers=self.num_workers > 0,
         )
 

@@ -78,7 +78,9 @@ class SurrogateTransformer(nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
-        self.field_heads = nn.ModuleList(nn.Linear(d_model, 2 * n_components) for _ in FIELDS)
+        self.field_heads = nn.ModuleList(nn.Linear(d_model, n_components) for _ in FIELDS)
+        # the uncertainty head reads detached features: the NLL calibrates it without steering the trunk
+        self.logvar_heads = nn.ModuleList(nn.Linear(d_model, n_components) for _ in FIELDS)
         self.label_head = nn.Linear(d_model, N_STATES + 1)
         # linear path from the inputs to the coefficients: CLERO's GP mean function is a linear
         # trend in its (log/arcsinh-scaled) inputs, so the transformer only learns the residual
@@ -103,13 +105,14 @@ class SurrogateTransformer(nn.Module):
         tokens = torch.cat([self.tokenizer(x), self.queries.expand(x.shape[0], -1, -1)], dim=1)
         hidden = self.norm(self.encoder(tokens))
         out_tokens = hidden[:, -(len(FIELDS) + 1) :]
-        coeffs = torch.stack([head(out_tokens[:, i]) for i, head in enumerate(self.field_heads)], dim=1)
         trend = self.linear_trend(x).view(x.shape[0], len(FIELDS), self.n_components)
-        coeffs = torch.cat([coeffs[..., : self.n_components] + trend, coeffs[..., self.n_components :]], dim=-1)
+        mean = torch.stack([head(out_tokens[:, i]) for i, head in enumerate(self.field_heads)], dim=1) + trend
+        detached = out_tokens.detach()
+        logvar = torch.stack([head(detached[:, i]) for i, head in enumerate(self.logvar_heads)], dim=1)
         labels = self.label_head(out_tokens[:, -1])
         return {
-            "coeff_mean": coeffs[..., : self.n_components],  # [B, F, K], in units of pca_scale
-            "coeff_logvar": coeffs[..., self.n_components :].clamp(-20.0, 10.0),
+            "coeff_mean": mean,  # [B, F, K], in units of pca_scale
+            "coeff_logvar": logvar.clamp(-20.0, 10.0),
             "state_logits": labels[:, :N_STATES],
             "habitable_fraction": torch.sigmoid(labels[:, N_STATES]),
         }
