@@ -9,20 +9,29 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_USER_ERROR, UserError
-from .parser import build_data_parser, build_train_parser
+from .parser import build_data_parser, build_evaluate_parser, build_train_parser
 
-SUBCOMMANDS = ("train", "data")
+SUBCOMMANDS = ("train", "data", "evaluate")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`astrotrain [train] [flags]` or `astrotrain data generate ...`."""
+    """`astrotrain [train] [flags]`, `astrotrain data {generate,fetch,report,ingest} ...`, `astrotrain evaluate RUN`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "data":
             from .data_commands import run_data
 
-            args = build_data_parser().parse_args(argv[1:])
+            parser = build_data_parser()
+            args, rest = parser.parse_known_args(argv[1:])  # overrides may stand between the flags
+            unknown = [r for r in rest if r.startswith("-") or "=" not in r]
+            if unknown:
+                parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+            args.overrides = [*args.overrides, *rest]
             return run_data(args)
+        if argv and argv[0] == "evaluate":
+            from ..training.evaluate import run_evaluate
+
+            return run_evaluate(build_evaluate_parser().parse_args(argv[1:]))
         if argv and argv[0] == "train":
             argv = argv[1:]
         args = build_train_parser().parse_intermixed_args(argv)

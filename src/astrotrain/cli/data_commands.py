@@ -1,8 +1,9 @@
-"""`astrotrain data ...`: build and inspect the data universe."""
+"""`astrotrain data ...`: generate the universe, fetch the archive, report on quality, ingest GCM output."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def run_data(args: argparse.Namespace) -> int:
@@ -10,13 +11,76 @@ def run_data(args: argparse.Namespace) -> int:
     from .parser import default_config_path
 
     cfg, _ = load_config(args.config or default_config_path(), list(args.overrides))
-    if args.data_command == "generate":
-        from ..universe.generate import ensure_universe, universe_path
+    handler = {"generate": _generate, "fetch": _fetch, "report": _report, "ingest": _ingest}[args.data_command]
+    return handler(cfg, args)
 
-        existed = (universe_path(cfg.data.universe) / "manifest.json").exists()
+
+def _generate(cfg, args) -> int:
+    from ..universe.generate import ensure_universe, universe_path
+
+    existed = (universe_path(cfg.data.universe) / "manifest.json").exists()
+    universe = ensure_universe(cfg.data.universe, progress=not args.no_progress)
+    m = universe.manifest
+    print(f"{'reused' if existed else 'generated'} universe: {universe.path}")
+    print(f"  planets: {m['n_planets']}  seed: {m['seed']}  clero: {m['clero_version']}  sha256: {m['sha256']}")
+    print("  climate states: " + ", ".join(f"{k}={v}" for k, v in m["climate_state_counts"].items()))
+    return 0
+
+
+def _fetch(cfg, args) -> int:
+    from ..data import nasa
+
+    a = cfg.data.archive
+    if args.from_csv:
+        nasa.import_export(args.from_csv, a.cache_dir)
+        return 0
+    if args.no_progress:
+        nasa.fetch_nasa(a.cache_dir, a.tap_url, a.timeout_s, offline=args.offline)
+        return 0
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"querying {a.tap_url} (pscomppars)"):
+        nasa.fetch_nasa(a.cache_dir, a.tap_url, a.timeout_s, offline=args.offline)
+    return 0
+
+
+def _report(cfg, args) -> int:
+    from ..data import quality
+
+    if args.archive:
+        from ..data.mapping import map_archive
+        from ..data.nasa import read_archive_csv
+
+        archive = read_archive_csv(args.archive)
+        report = quality.archive_report(archive, map_archive(archive.frame, cfg.data.archive.default_atmosphere.model_dump()))
+        out = Path(args.out or Path(cfg.data.reports_dir) / Path(args.archive).stem)
+    else:
+        from ..data.splits import planet_splits
+        from ..universe.generate import ensure_universe
+
         universe = ensure_universe(cfg.data.universe, progress=not args.no_progress)
-        m = universe.manifest
-        print(f"{'reused' if existed else 'generated'} universe: {universe.path}")
-        print(f"  planets: {m['n_planets']}  seed: {m['seed']}  clero: {m['clero_version']}  sha256: {m['sha256']}")
-        print("  climate states: " + ", ".join(f"{k}={v}" for k, v in m["climate_state_counts"].items()))
+        splits = planet_splits(len(universe), cfg.data.split.train, cfg.data.split.val, cfg.data.split.seed)
+        report = quality.universe_report(universe, splits)
+        out = Path(args.out or Path(cfg.data.reports_dir) / universe.path.name)
+    json_path, html_path = report.write(out)
+    print(f"quality report: {html_path} ({json_path.name}); {report.n_records} records, {report.counts() or 'no problems'}")
+    for key, value in report.summary.items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def _ingest(cfg, args) -> int:
+    from ..data import gcm, quality
+
+    mapping = gcm.load_mapping(args.mapping)
+    dataset = gcm.open_gcm(args.path, mapping)
+    out = Path(args.out or Path("data/gcm") / Path(args.path).name.split(".")[0])
+    gcm.write_datacube(dataset, out, source=str(args.path))
+    problems = gcm.check_values(dataset)
+    report = quality.QualityReport(dataset=f"{mapping.model} output {args.path}", n_records=1, records=quality.value_records(problems, str(args.path)))
+    report.summary = {"variables": ", ".join(dataset.data_vars), "dims": ", ".join(f"{k}={v}" for k, v in dataset.sizes.items())}
+    report.write(out)
+    print(f"ingested {args.path} → {out / 'climate.zarr'} ({', '.join(dataset.data_vars)})")
+    for record in report.records:
+        print(f"  quality: {record.where}: {record.check}: {record.count} values ({record.detail})")
     return 0

@@ -47,18 +47,45 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="global seed (sets run.seed)")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="deterministic algorithms (sets run.deterministic)")
     p.add_argument("--validate-only", action="store_true", help="check the config (every error at once) and exit")
+    p.add_argument("--run-dir", metavar="DIR", help="write the run into DIR (must be new or empty) instead of runs/<time>-<name>")
     p.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
     return p
 
 
 def build_data_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="astrotrain data", description="Build and inspect the data universe.")
-    sub = p.add_subparsers(dest="data_command", metavar="{generate}", parser_class=_Parser)
+    p = _Parser(prog="astrotrain data", description="Acquire, generate, ingest and check data.")
+    sub = p.add_subparsers(dest="data_command", metavar="{generate,fetch,report,ingest}", parser_class=_Parser)
     sub.required = True
-    gen = sub.add_parser("generate", help="generate (or reuse) the CLERO climate universe of a config")
-    gen.add_argument("--config", default=None, metavar="PATH", help=f"config file (default: {DEFAULT_CONFIG})")
-    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_text)
+        c.add_argument("--config", default=None, metavar="PATH", help=f"config file (default: {DEFAULT_CONFIG})")
+        c.add_argument("--no-progress", action="store_true", help="no progress bar")
+        return c
+
+    gen = command("generate", "generate (or reuse) the CLERO climate universe of a config")
     gen.add_argument("overrides", nargs="*", metavar="key.path=value")
+    fetch = command("fetch", "fetch the NASA Exoplanet Archive pscomppars table into the cache")
+    fetch.add_argument("source", choices=["nasa"], help="archive to fetch")
+    fetch.add_argument("--offline", action="store_true", help="do not query; use (and report) the cache")
+    fetch.add_argument("--from-csv", metavar="FILE", help="seed the cache from an archive CSV export instead of TAP")
+    fetch.add_argument("overrides", nargs="*", metavar="key.path=value")
+    report = command("report", "quality report (JSON + HTML) of the universe, or of an archive table")
+    report.add_argument("--archive", metavar="CSV", help="report on an archive CSV export (default: the universe)")
+    report.add_argument("--out", metavar="DIR", help="output folder (default: data.reports_dir/<dataset>)")
+    report.add_argument("overrides", nargs="*", metavar="key.path=value")
+    ingest = command("ingest", "ingest GCM output (NetCDF/Zarr) into the universe's datacube layout")
+    ingest.add_argument("path", help="a NetCDF file or Zarr store")
+    ingest.add_argument("--mapping", required=True, metavar="FILE", help="variable/dimension/unit mapping (config/gcm_mappings/*.yaml)")
+    ingest.add_argument("--out", metavar="DIR", help="output folder (default: data/gcm/<file stem>)")
+    ingest.add_argument("overrides", nargs="*", metavar="key.path=value")
+    return p
+
+
+def build_evaluate_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="astrotrain evaluate", description="Evaluate a run's last checkpoint on its held-out test planets.")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", metavar="FILE", help="metrics JSON (default: <run>/evaluation.json)")
     return p
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..config.loader import deep_merge, load_config, parse_override, read_yaml, set_path, validate
 from ..errors import NotAvailableYet, UserError
@@ -50,6 +51,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     from ..training.runner import is_rank_zero, train_component
 
+    if args.run_dir:
+        claim_run_dir_flag(Path(args.run_dir))
+
     result = train_component(cfg, override_tree, resume=args.resume, force_config_change=args.force_config_change)
     if result.metrics.get("test") is not None and is_rank_zero():
         print_summary(result)
@@ -57,6 +61,17 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"stopped after step {result.metrics['global_step']} (trainer.stop_after_steps); resume with:\n"
               f"  python train.py --resume {result.run_dir}")
     return 0
+
+
+def claim_run_dir_flag(path: Path) -> None:
+    """`--run-dir DIR`: a fixed run directory (e.g. for DVC outs); it must be new or empty."""
+    import os
+
+    from ..training.runner import RUN_DIR_ENV
+
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise UserError(f"--run-dir {path} exists and is not an empty directory; choose a new one (or resume it with --resume {path})")
+    os.environ[RUN_DIR_ENV] = str(path.resolve())
 
 
 def print_summary(result) -> None:

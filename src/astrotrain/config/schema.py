@@ -61,9 +61,28 @@ class SplitConfig(Section):
         return self
 
 
+class AtmosphereConfig(Section):
+    """The atmosphere assumed for real planets (not observed): Earth-like by default."""
+
+    P0: float = Field(1.0, gt=0, le=100, description="surface pressure [bar]")
+    CO2: float = Field(4.0e-4, ge=0, le=1, description="CO2 volume fraction")
+    CH4: float = Field(0.0, ge=0, le=0.05, description="CH4 volume fraction")
+
+
+class ArchiveConfig(Section):
+    """The NASA Exoplanet Archive (pscomppars over TAP) and its cache."""
+
+    cache_dir: str = Field("data/nasa", description="cached table + manifest")
+    tap_url: str = Field("https://exoplanetarchive.ipac.caltech.edu/TAP", description="TAP service")
+    timeout_s: float = Field(60.0, gt=0, description="query timeout")
+    default_atmosphere: AtmosphereConfig = AtmosphereConfig()
+
+
 class DataConfig(Section):
     universe: UniverseConfig = UniverseConfig()
     split: SplitConfig = SplitConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    reports_dir: str = Field("data/reports", description="where `astrotrain data report` writes")
     num_workers: int = Field(0, ge=0, le=64, description="data-loader worker processes")
 
 

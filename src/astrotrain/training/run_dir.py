@@ -13,6 +13,7 @@ CONFIG_FILE = "config.yaml"
 OVERRIDES_FILE = "overrides.yaml"
 PROVENANCE_FILE = "provenance.json"
 METRICS_FILE = "metrics.json"
+NORMALISATION_FILE = "normalisation.json"
 
 
 def check_writable(parent: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..config.schema import RESUME_SAFE_KEYS
 from ..errors import UserError
 from ..fsutil import atomic_write_json, atomic_write_text
+from ..hashing import sha256_json
 from ..registry import get_component
 from . import run_dir as rd
 from .checkpoint import config_differences, config_fingerprint, make_checkpoint_io, read_manifest, resolve_resume_target, run_dir_of
@@ -65,10 +66,10 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
     rank_zero = is_rank_zero()
     run_dir, created = _claim_run_dir(cfg, run_dir, rank_zero)
     try:
-        if rank_zero:
-            _write_run_files(run_dir, cfg, config, overrides, universe, resumed_from=ckpt)
         datamodule = spec.resolve("datamodule")(cfg, universe)
         module = spec.resolve("module")(cfg, datamodule)
+        if rank_zero:
+            _write_run_files(run_dir, cfg, config, overrides, universe, datamodule.treatment(), resumed_from=ckpt)
         from .callbacks import StopAfterSteps
         from .trainer import build_trainer
 
@@ -152,14 +153,20 @@ def _baselines(component: str, cfg, datamodule) -> dict:
     return {"mlp_surface_temperature_rmse_K": rmse, "mlp_wall_time_s": round(time.perf_counter() - started, 2)}
 
 
-def _write_run_files(run_dir: Path, cfg, config: dict, overrides: dict, universe, resumed_from: Path | None) -> None:
+def _write_run_files(run_dir: Path, cfg, config: dict, overrides: dict, universe, treatment: dict, resumed_from: Path | None) -> None:
+    """config.yaml, overrides.yaml, normalisation.json (fitted on train only) and provenance.json."""
     from .provenance import collect_provenance
 
     atomic_write_text(run_dir / rd.CONFIG_FILE, rd.dump_yaml(config))
+    atomic_write_json(run_dir / rd.NORMALISATION_FILE, treatment["normalisation"])
     provenance_path = run_dir / rd.PROVENANCE_FILE
     if resumed_from is None:
         atomic_write_text(run_dir / rd.OVERRIDES_FILE, rd.dump_yaml(overrides))
-        data = {"universe": {"path": str(universe.path), "sha256": universe.manifest["sha256"], "n_planets": len(universe)}}
+        data = {
+            "universe": {"path": str(universe.path), "sha256": universe.manifest["sha256"], "n_planets": len(universe)},
+            "splits": treatment["splits"],
+            "normalisation_sha256": sha256_json(treatment["normalisation"]),
+        }
         atomic_write_json(provenance_path, collect_provenance(cfg.run.seed, data))
     else:
         import json

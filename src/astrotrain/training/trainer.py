@@ -72,6 +72,7 @@ def quiet_third_party_noise() -> None:
     warnings.filterwarnings("ignore", message=".*'set_vital' is deprecated.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided.*")
 
 
 def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = (), resume_step: int | None = None):

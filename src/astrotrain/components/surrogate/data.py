@@ -111,6 +111,23 @@ class SurrogateDataModule(L.LightningDataModule):
             index = torch.from_numpy(idx)
             self.datasets[name] = PlanetTensors(**{k: v[index] for k, v in tensors.items()})
 
+    def treatment(self) -> dict:
+        """What data treatment produced, for the run directory: split sizes + hashes, normalisation (train only)."""
+        from ...hashing import sha256_json
+
+        self.setup()
+        return {
+            "splits": {name: {"planets": int(len(idx)), "sha256": sha256_json(idx.tolist())} for name, idx in self.indices.items()},
+            "normalisation": {
+                "fitted_on": f"train split ({len(self.indices['train'])} planets)",
+                "input_features": "log10 of P_rot, P0, CO2, CH4; the other inputs as they are",
+                "input_mean": self.basis["input_mean"].tolist(),
+                "input_std": self.basis["input_std"].tolist(),
+                "pca_components": int(self.n_components),
+                "pca_scale": self.basis["pca_scale"].tolist(),
+            },
+        }
+
     def _loader(self, split: str, shuffle: bool) -> StatefulDataLoader:
         dataset = self.datasets[split]
         # shuffling has its own (seed, epoch) stream: the global RNG (dropout) is never touched by it
