@@ -12,7 +12,19 @@ def run_data(args: argparse.Namespace) -> int:
 
     cfg, _ = load_config(args.config or default_config_path(), list(args.overrides))
     handler = {"generate": _generate, "fetch": _fetch, "report": _report, "ingest": _ingest}[args.data_command]
-    return handler(cfg, args)
+    with _dask_progress(enabled=not args.no_progress):
+        return handler(cfg, args)
+
+
+def _dask_progress(enabled: bool):
+    """A progress bar on every dask computation (field checks, datacube writes) of the command."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=2.0)  # only for computations longer than 2 s
 
 
 def _generate(cfg, args) -> int:
