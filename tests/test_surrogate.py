@@ -59,6 +59,17 @@ def test_clero_fields_satisfy_energy_balance_to_a_few_watts(tmp_path):
     assert physics.nightside_asr(asr, torch.from_numpy(physics.nightside_mask())).max() == 0.0
 
 
+def test_weighted_quantile_matches_the_definition():
+    from astrotrain.components.surrogate.module import weighted_quantile
+
+    values = torch.tensor([3.0, 1.0, 2.0, 4.0])
+    assert weighted_quantile(values, torch.ones(4), 0.5).item() == 2.0
+    assert weighted_quantile(values, torch.tensor([0.0, 0.0, 0.0, 1.0]), 0.5).item() == 4.0
+    weights = torch.tensor([1.0, 1.0, 1.0, 7.0])  # cumulative share 0.1, 0.2, 0.3, 1.0
+    assert weighted_quantile(values, weights, 0.3).item() == 3.0  # smallest v with F(v) >= q
+    assert weighted_quantile(values, weights, 0.31).item() == 4.0
+
+
 def test_pca_basis_is_orthonormal_exact_at_full_rank_and_sign_fixed():
     rng = np.random.default_rng(0)
     maps = rng.normal(size=(40, 30)) @ rng.normal(size=(30, 50)) + 250.0
@@ -88,7 +99,10 @@ def test_smoke_run_beats_the_train_mean_baseline_by_a_wide_margin(tmp_path, data
     res = run_cli(smoke_args(tmp_path, data_cache), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     (run,) = (tmp_path / "runs").iterdir()
-    metrics = json.loads((run / "metrics.json").read_text())["test"]
+    everything = json.loads((run / "metrics.json").read_text())
+    metrics = everything["test"]
+    # σ calibrated on the validation split: 68.27 % of its area within 1σ
+    assert everything["val"]["surface_temperature_coverage_1sigma"] == pytest.approx(0.6827, abs=0.01)
     # the margin: at most a third of the train-mean error on held-out planets
     assert metrics["surface_temperature_rmse_K"] < metrics["baseline_train_mean_surface_temperature_rmse_K"] / 3
     assert metrics["climate_state_accuracy"] > 0.6

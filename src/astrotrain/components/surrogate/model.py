@@ -91,6 +91,8 @@ class SurrogateTransformer(nn.Module):
         self.register_buffer("pca_mean", torch.zeros(len(FIELDS), n_pixels))
         self.register_buffer("pca_components", torch.zeros(len(FIELDS), n_components, n_pixels))
         self.register_buffer("pca_scale", torch.ones(len(FIELDS)))
+        # post-hoc calibration of the predicted σ per field (module.calibrate_uncertainty, validation split)
+        self.register_buffer("sigma_scale", torch.ones(len(FIELDS)))
 
     def set_basis(self, input_mean, input_std, pca_mean, pca_components, pca_scale) -> None:
         for name, value in zip(
@@ -125,7 +127,7 @@ class SurrogateTransformer(nn.Module):
 
     def decode_variance(self, coeff_logvar: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Per-pixel predictive variance `[B, F, n_pixels]` (coefficients treated as independent)."""
-        var = coeff_logvar.exp() * self.pca_scale[None, :, None] ** 2
+        var = coeff_logvar.exp() * (self.pca_scale * self.sigma_scale)[None, :, None] ** 2
         return torch.einsum("bfk,fkp->bfp", var, self.pca_components**2) * self.physical_factor(features) ** 2
 
     @staticmethod
