@@ -132,3 +132,11 @@ def test_corrupted_cache_is_refused(tmp_path):
     table.write_text(table.read_text().replace("Good b", "Evil b"))
     with pytest.raises(UserError, match="does not match its manifest"):
         nasa.load_cached(tmp_path / "c")
+
+
+def test_an_export_without_the_optional_columns_still_maps(tmp_path):
+    path = write_export(tmp_path / "minimal.csv", "A b,10.0,1.0,1.0,0.9,3000", "B b,,1.0,1.0,,3000",
+                        columns="pl_name,pl_orbper,pl_rade,pl_bmasse,pl_insol,st_teff\n")
+    mapped = map_archive(nasa.read_archive_csv(path).frame, EARTHLIKE)
+    assert list(mapped.inputs["pl_name"]) == ["A b"]
+    assert mapped.rejected == [{"pl_name": "B b", "line": 7, "reason": "no pl_insol, and st_rad with pl_orbsmax (or pl_orbper with st_mass) to derive it"}]

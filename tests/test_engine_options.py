@@ -29,7 +29,7 @@ def test_mixed_precision_on_cpu_is_bf16_and_trains(tmp_path, data_cache):
     run = only_run(tmp_path / "runs")
     metrics = json.loads((run / "metrics.json").read_text())["test"]
     assert all(math.isfinite(v) for v in metrics.values())
-    assert "bf16" in (run / "config.yaml").read_text() or "mixed" in (run / "config.yaml").read_text()
+    assert json.loads((run / "metrics.json").read_text())["precision"] == "bf16-mixed"
 
 
 def test_16_mixed_on_cpu_and_gpu_without_cuda_are_clear_errors(tmp_path, data_cache, capsys):

@@ -259,14 +259,25 @@ def test_incompatible_units(tmp_path):
     src = exocam_dataset()
     src["TS"].attrs["units"] = "m/s"
     path = write_nc(tmp_path, src)
-    raises_user_error(path, mapping(), path.name, "'TS'", "incompatible units", "expected 'K'", "found 'm/s'")
+    no_declared = mapping(surface_temperature={"name": "TS"})
+    raises_user_error(path, no_declared, path.name, "'TS'", "incompatible units", "expected 'K'", "found 'm/s'")
 
 
 def test_unknown_units_in_file(tmp_path):
     src = exocam_dataset()
     src["U"].attrs["units"] = "furlongs/fortnightly"
     path = write_nc(tmp_path, src)
-    raises_user_error(path, mapping(), path.name, "'U'", "not understood")
+    raises_user_error(path, mapping(u={"name": "U"}), path.name, "'U'", "not understood")
+
+
+def test_declared_units_rescue_a_wrong_file_attribute(tmp_path):
+    """ModelE writes "C" for Celsius, which pint reads as coulomb: the mapping's declared degC wins."""
+    src = exocam_dataset()
+    src["TS"].attrs["units"] = "C"
+    src["TS"].values[:] = 15.0
+    path = write_nc(tmp_path, src)
+    ds = open_gcm(path, mapping(surface_temperature={"name": "TS", "units": "degC"}))
+    np.testing.assert_allclose(ds["surface_temperature"].values, 288.15, rtol=1e-6)
 
 
 def test_level_field_without_level_dim(tmp_path):

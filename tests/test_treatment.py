@@ -152,6 +152,36 @@ def test_dvc_repro_runs_the_pipeline_end_to_end(tmp_path):
     evaluation = json.loads((repo / "reports" / "evaluation.json").read_text())
     metrics = json.loads((repo / "runs" / "dvc-train" / "metrics.json").read_text())
     assert evaluation["test"] == metrics["test"] and evaluation["global_step"] == 180
-    assert (repo / "data" / "reports" / "universe" / "quality_report.html").is_file()
+    assert (repo / "data" / "dvc" / "reports" / "quality_report.html").is_file()
     second = run("dvc", "repro")
     assert second.returncode == 0 and "didn't change, skipping" in second.stdout
+
+
+def test_ingest_never_overwrites_a_folder_that_is_not_a_datacube(tmp_path, capsys):
+    source = write_exocam_file(tmp_path / "case.cam.h0.0001-01.nc")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text((ROOT / "config" / "gcm_mappings" / "exocam.yaml").read_text().replace("  time: time  #", "  # time: time  #"))
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    assert main(["data", "ingest", str(source), "--mapping", str(mapping), "--out", str(precious), "--config", str(SMOKE)]) == 2
+    assert "is not an astrotrain datacube" in capsys.readouterr().err
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    out = tmp_path / "cube"
+    for _ in range(2):  # an earlier datacube may be rewritten
+        assert main(["data", "ingest", str(source), "--mapping", str(mapping), "--out", str(out), "--config", str(SMOKE)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["kind"] == "astrotrain.gcm_datacube"
+
+
+def test_multi_process_launch_without_a_shared_run_dir_is_refused(tmp_path, data_cache):
+    env = cli_env() | {"WORLD_SIZE": "2", "RANK": "0"}
+    res = subprocess.run([sys.executable, str(ROOT / "train.py"), *smoke_args(tmp_path, data_cache)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "export ASTROTRAIN_RUN_DIR" in res.stderr
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "config.yaml").write_text("run: {}\n")
+    env = cli_env() | {"ASTROTRAIN_RUN_DIR": str(taken)}
+    res = subprocess.run([sys.executable, str(ROOT / "train.py"), *smoke_args(tmp_path, data_cache)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "already holds a run" in res.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
+
 
 def run_data(args: argparse.Namespace) -> int:
     from ..config.loader import load_config
@@ -81,13 +83,30 @@ def _report(cfg, args) -> int:
     return 0
 
 
+def _refuse_foreign_folder(out: Path) -> None:
+    """Only a missing folder, an empty one, or an earlier datacube may be (re)written by ingest."""
+    import json
+
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    manifest = out / "manifest.json"
+    kind = json.loads(manifest.read_text()).get("kind") if manifest.is_file() else None
+    if kind != "astrotrain.gcm_datacube":
+        raise UserError(f"--out {out} exists and is not an astrotrain datacube; choose a new or empty folder (nothing was changed)")
+
+
 def _ingest(cfg, args) -> int:
     from ..data import gcm, quality
 
     mapping = gcm.load_mapping(args.mapping)
     dataset = gcm.open_gcm(args.path, mapping)
-    out = Path(args.out or Path("data/gcm") / Path(args.path).name.split(".")[0])
-    gcm.write_datacube(dataset, out, source=str(args.path))
+    source = Path(args.path)
+    out = Path(args.out or Path("data/gcm") / (source.stem if source.suffix != ".zarr" else source.name[: -len(".zarr")]))
+    _refuse_foreign_folder(out)
+    try:
+        gcm.write_datacube(dataset, out, source=str(args.path))
+    except (OSError, ValueError, RuntimeError) as exc:  # read errors that only surface when the data is read
+        raise UserError(f"could not read {args.path} while writing the datacube: {exc}") from None
     problems = gcm.check_values(dataset)
     report = quality.QualityReport(dataset=f"{mapping.model} output {args.path}", n_records=1, records=quality.value_records(problems, str(args.path)))
     report.summary = {"variables": ", ".join(dataset.data_vars), "dims": ", ".join(f"{k}={v}" for k, v in dataset.sizes.items())}

@@ -39,7 +39,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument("--distributed", action="store_true", help="DDP over --gpus processes per node and --nodes nodes")
     p.add_argument("--gpus", type=int, metavar="N", help="processes per node with --distributed (GPUs, or gloo CPU processes)")
     p.add_argument("--nodes", type=int, metavar="M", help="nodes with --distributed (via torchrun or SLURM)")
-    p.add_argument("--mixed-precision", action="store_true", help="bf16-mixed on CPU, 16-mixed on GPU")
+    p.add_argument("--mixed-precision", action="store_true", help="bf16-mixed on CPU; on GPU bf16-mixed where supported, else 16-mixed")
     p.add_argument("--resume", metavar="CKPT", help="checkpoint file or run directory to resume exactly")
     p.add_argument("--force-config-change", action="store_true", help="resume even though the config differs from the checkpoint's")
     p.add_argument("--optimize", action="store_true", help="run an Optuna study (same as --mode optimize)")

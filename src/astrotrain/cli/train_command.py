@@ -69,6 +69,8 @@ def claim_run_dir_flag(path: Path) -> None:
 
     from ..training.runner import RUN_DIR_ENV
 
+    if RUN_DIR_ENV in os.environ:  # a DDP worker relaunched by Lightning: rank 0 already claimed it
+        return
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise UserError(f"--run-dir {path} exists and is not an empty directory; choose a new one (or resume it with --resume {path})")
     os.environ[RUN_DIR_ENV] = str(path.resolve())

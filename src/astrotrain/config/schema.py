@@ -14,7 +14,7 @@ from .base import Section
 
 
 class RunConfig(Section):
-    name: str = Field("astrotrain", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="suffix of the run directory name")
+    name: str = Field("surrogate", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="suffix of the run directory name")
     output_dir: str = Field("runs", description="parent folder of run directories")
     mode: Literal["component", "full", "optimize"] = Field("component", description="what train.py runs")
     component: str = Field("surrogate", description="the component trained in component mode")
@@ -92,14 +92,14 @@ class TrainerConfig(Section):
     num_nodes: int = Field(1, ge=1, le=4096)
     strategy: Literal["auto", "ddp"] = Field("auto", description="ddp = DistributedDataParallel")
     precision: Literal["32-true", "mixed", "bf16-mixed", "16-mixed"] = Field(
-        "32-true", description="'mixed' = bf16-mixed on CPU, 16-mixed on GPU"
+        "32-true", description="'mixed' = bf16-mixed on CPU; on GPU bf16-mixed where supported, else 16-mixed"
     )
     max_epochs: int = Field(300, ge=1)
     max_steps: int = Field(-1, ge=-1, description="-1 = no step limit")
     gradient_clip_val: float = Field(1.0, ge=0)
     log_every_n_steps: int = Field(25, ge=1)
-    check_val_every_n_epoch: int = Field(1, ge=1)
-    checkpoint_every_n_steps: int = Field(200, ge=1)
+    check_val_every_n_epoch: int = Field(50, ge=1)
+    checkpoint_every_n_steps: int = Field(2000, ge=1)
     keep_checkpoints: int = Field(2, ge=1, description="newest step checkpoints kept, besides last.ckpt")
     stop_after_steps: int | None = Field(None, ge=1, description="end this process after N steps of its own, resumable (time-sliced jobs)")
     enable_progress_bar: bool = True
@@ -127,13 +127,12 @@ class MasterConfig(Section):
     components: ComponentsConfig = ComponentsConfig()
 
 
-# Keys a resumed run may change without --force-config-change: they decide how long and how
-# visibly a run goes on, not what it computes.
+# Keys a resumed run may change without --force-config-change: they decide how visibly a run
+# goes on and where it stops, not what it computes. The run length (max_epochs, max_steps) is
+# not among them: the LR schedule is part of the checkpoint and spans the original length.
 RESUME_SAFE_KEYS = (
     "run.name",
     "run.output_dir",
-    "trainer.max_epochs",
-    "trainer.max_steps",
     "trainer.log_every_n_steps",
     "trainer.checkpoint_every_n_steps",
     "trainer.keep_checkpoints",

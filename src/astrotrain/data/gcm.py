@@ -46,7 +46,7 @@ def unit_registry():
 
 class GcmVariable(Section):
     name: str  # variable name in the file
-    units: str | None = None  # source units, used only when the file's variable has no `units` attribute
+    units: str | None = None  # source units, used where the file's variable has no (or an unusable) `units` attribute
 
     @field_validator("units")
     @classmethod
@@ -205,25 +205,32 @@ def _to_astrotrain_units(da, field: str, var: GcmVariable, path: Path):
     import pint
 
     registry = unit_registry()
-    source = da.attrs.get("units") or var.units  # an empty units attribute counts as missing
-    if source is None:
+    # the file's own attribute first; the mapping's declared units where the file has none, or
+    # where the file's spelling is wrong (e.g. ModelE's "C", which pint reads as coulomb)
+    candidates = [u for u in dict.fromkeys([da.attrs.get("units") or None, var.units]) if u]
+    if not candidates:
         raise UserError(
             f"{path.name}: variable {var.name!r} ({field}) has no units attribute and the mapping declares none; "
             f"set variables.{field}.units (astrotrain wants {FIELD_UNITS[field]!r}) ({path})"
         )
     target = FIELD_UNITS[field]
-    try:
-        values = registry.Quantity(da.data.astype(np.float64), str(source)).to(target).magnitude
-    except pint.DimensionalityError as exc:
-        raise UserError(
-            f"{path.name}: variable {var.name!r} ({field}) has incompatible units: expected {target!r} "
-            f"({exc.dim2}), found {source!r} ({exc.dim1}) ({path})"
-        ) from None
-    except (pint.errors.PintError, ValueError, TypeError, AttributeError) as exc:
-        raise UserError(
-            f"{path.name}: units {source!r} of variable {var.name!r} ({field}) are not understood ({exc}); "
-            f"declare them as variables.{field}.units in the mapping, in pint's spelling ({path})"
-        ) from None
+    first_error = None
+    for source in candidates:
+        try:
+            values = registry.Quantity(da.data.astype(np.float64), str(source)).to(target).magnitude
+            break
+        except pint.DimensionalityError as exc:
+            first_error = first_error or UserError(
+                f"{path.name}: variable {var.name!r} ({field}) has incompatible units: expected {target!r} "
+                f"({exc.dim2}), found {source!r} ({exc.dim1}) ({path})"
+            )
+        except (pint.errors.PintError, ValueError, TypeError, AttributeError) as exc:
+            first_error = first_error or UserError(
+                f"{path.name}: units {source!r} of variable {var.name!r} ({field}) are not understood ({exc}); "
+                f"declare them as variables.{field}.units in the mapping, in pint's spelling ({path})"
+            )
+    else:
+        raise first_error
     out = da.copy(data=values.astype(np.float32))
     out.attrs, out.encoding = {"units": target}, {}
     return out

@@ -90,14 +90,17 @@ def read_archive_csv(path: str | Path) -> ArchiveTable:
         raise UserError(f"archive file {path} lacks required columns {missing}; export them from the archive (table {TABLE})")
     frame = pd.DataFrame(rows, columns=header)
     frame.insert(0, "source_line", lines)
-    for column in [c for c in COLUMNS if c in header and c not in TEXT_COLUMNS]:
+    for column in COLUMNS:  # optional columns the mapping can use for imputation: missing = unknown
+        if column not in frame.columns:
+            frame[column] = ""
+    for column in [c for c in COLUMNS if c not in TEXT_COLUMNS]:
         raw = frame[column].str.strip()
         numbers = pd.to_numeric(raw, errors="coerce")
         bad = numbers.isna() & (raw != "")
         for line, value in zip(frame.loc[bad, "source_line"], raw[bad]):
             rejected.append({"line": int(line), "column": column, "value": value, "reason": "not a number; treated as missing"})
         frame[column] = numbers
-    keep = ["source_line", *[c for c in COLUMNS if c in header]]
+    keep = ["source_line", *COLUMNS]
     return ArchiveTable(frame[keep].reset_index(drop=True), rejected, descriptions, str(path))
 
 

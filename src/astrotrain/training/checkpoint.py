@@ -88,7 +88,7 @@ def _make_checkpoint_io_class():
             )
 
         def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
-            return load_verified(path, map_location=map_location)
+            return load_verified(path, map_location=map_location or "cpu")
 
         def remove_checkpoint(self, path) -> None:
             super().remove_checkpoint(path)
@@ -123,7 +123,7 @@ def read_manifest(ckpt: str | Path) -> dict:
     return manifest
 
 
-def load_verified(path: str | Path, map_location=None) -> dict:
+def load_verified(path: str | Path, map_location="cpu") -> dict:
     import pickle
 
     import torch

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+from ..fsutil import atomic_write_text
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 
@@ -23,10 +27,11 @@ class _ContinuingWriter(ExperimentWriter):
             header = list(reader.fieldnames or [])
             rows = [row for row in reader if row.get("step", "") != "" and int(row["step"]) < self.resume_step]
         self.metrics_keys = header
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(rows)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, buffer.getvalue())
 
 
 class ContinuingCSVLogger(CSVLogger):
@@ -37,6 +42,7 @@ class ContinuingCSVLogger(CSVLogger):
         self.resume_step = resume_step
 
     @property
+    @rank_zero_experiment
     def experiment(self):
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)

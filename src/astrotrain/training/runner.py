@@ -54,13 +54,17 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
     run_dir = check_resume(ckpt, config, fingerprint, force_config_change) if ckpt else None
     resume_step = read_manifest(ckpt)["global_step"] if ckpt else None
     if run_dir is None and RUN_DIR_ENV not in os.environ:
+        if int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1"))) > 1:
+            raise UserError(
+                "this process is one of several launched together (torchrun/SLURM): export "
+                f"{RUN_DIR_ENV}=<a path all ranks share> so that they write one run directory"
+            )
         rd.check_writable(Path(cfg.run.output_dir))
 
-    from ..universe.generate import ensure_universe
-
-    universe = ensure_universe(cfg.data.universe, progress=cfg.trainer.enable_progress_bar)
+    universe = _universe_for_this_rank(cfg)
 
     import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
     rank_zero = is_rank_zero()
@@ -75,7 +79,10 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
 
         last = str(run_dir / "checkpoints" / "last.ckpt")
         extra = (StopAfterSteps(cfg.trainer.stop_after_steps, last),) if cfg.trainer.stop_after_steps else ()
-        trainer = build_trainer(cfg, run_dir, make_checkpoint_io(config, fingerprint), extra_callbacks=extra, resume_step=resume_step)
+        try:
+            trainer = build_trainer(cfg, run_dir, make_checkpoint_io(config, fingerprint), extra_callbacks=extra, resume_step=resume_step)
+        except MisconfigurationException as exc:  # e.g. trainer.devices=4 on a 1-GPU machine
+            raise UserError(f"the trainer settings do not fit this machine: {exc}") from None
     except BaseException:
         if created:
             rd.remove_run_dir(run_dir)  # nothing half-written is left behind
@@ -96,7 +103,10 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
 
     # ---- evaluate and save --------------------------------------------------------------------
-    metrics = {"component": spec.name, "global_step": int(trainer.global_step), "epoch": int(trainer.current_epoch), "world_size": int(trainer.world_size)}
+    metrics = {
+        "component": spec.name, "global_step": int(trainer.global_step), "epoch": int(trainer.current_epoch),
+        "world_size": int(trainer.world_size), "precision": str(trainer.precision),
+    }
     metrics["train"] = {"wall_time_s": round(wall, 2), "peak_rss_mb": round(_peak_rss_mb(), 1)}
     if finished:
         val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
@@ -111,10 +121,28 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
 
 
 def is_rank_zero() -> bool:
-    """Rank 0 of a DDP job (or a single process): RANK under torchrun/SLURM, LOCAL_RANK/NODE_RANK under Lightning's launcher."""
-    if "RANK" in os.environ:
-        return os.environ["RANK"] == "0"
+    """Rank 0 of a DDP job (or a single process): RANK under torchrun, SLURM_PROCID under srun,
+    LOCAL_RANK/NODE_RANK under Lightning's own launcher."""
+    for variable in ("RANK", "SLURM_PROCID"):
+        if variable in os.environ:
+            return os.environ[variable] == "0"
     return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def _universe_for_this_rank(cfg, wait_s: float = 1800.0):
+    """Rank 0 generates (or reuses) the universe; other ranks wait for its manifest, then open it."""
+    from ..universe.generate import ensure_universe, universe_path
+    from ..universe.store import MANIFEST_FILE, open_universe
+
+    if is_rank_zero():
+        return ensure_universe(cfg.data.universe, progress=cfg.trainer.enable_progress_bar)
+    manifest = universe_path(cfg.data.universe) / MANIFEST_FILE
+    deadline = time.monotonic() + wait_s
+    while not manifest.is_file():
+        if time.monotonic() > deadline:
+            raise UserError(f"rank 0 did not generate the universe {manifest.parent} within {wait_s:.0f} s; run `astrotrain data generate` first")
+        time.sleep(1.0)
+    return open_universe(manifest.parent)
 
 
 def _claim_run_dir(cfg, resumed_run_dir: Path | None, rank_zero: bool) -> tuple[Path, bool]:
@@ -123,8 +151,13 @@ def _claim_run_dir(cfg, resumed_run_dir: Path | None, rank_zero: bool) -> tuple[
         return resumed_run_dir, False
     if RUN_DIR_ENV in os.environ:
         path = Path(os.environ[RUN_DIR_ENV])
+        if rank_zero and (path / rd.CONFIG_FILE).exists():
+            raise UserError(f"{RUN_DIR_ENV}={path} already holds a run; resume it with --resume {path}, or choose a new directory")
         created = rank_zero and not path.exists()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the run directory {path}: {exc.strerror}; choose another") from None
         return path, created
     return rd.new_run_dir(cfg.run.output_dir, cfg.run.name), True
 

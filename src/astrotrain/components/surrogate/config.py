@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ...config.base import Section
 
@@ -27,3 +27,9 @@ class SurrogateConfig(Section):
     mlp_baseline_epochs: int = Field(100, ge=0, description="epochs of the plain-MLP reference trained after the run (0 = skip)")
     energy_balance_weight: float = Field(1.0, ge=0, description="soft constraint weight (with physics.constraints)")
     energy_balance_tolerance: float = Field(2.0, ge=0, description="W/m^2 of |<ASR> - <OLR>| allowed free (CLERO itself has ~1-2)")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
+        return self

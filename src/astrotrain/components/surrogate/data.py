@@ -21,9 +21,17 @@ from ...universe.store import Universe
 from .model import F_STAR_INDEX, FIELDS, PER_UNIT_INSTELLATION
 
 
+LOG_FLOOR = {"P_rot": 1e-3, "P0": 1e-3, "CO2": 1e-6, "CH4": 1e-8}
+"""Below these, log10 is taken of the floor: a real planet's assumed CH4 = 0 must not become -inf
+(the universe samples CO2 >= 1e-6 and CH4 >= 1e-8, so training data are unaffected)."""
+
+
 def parameter_features(table) -> np.ndarray:
     """The model's input features `[N, 8]`: log10 of log-sampled parameters, the others as they are."""
-    columns = [np.log10(table[name].to_numpy()) if name in LOG_PARAMETERS else table[name].to_numpy() for name in PARAMETER_NAMES]
+    columns = [
+        np.log10(np.maximum(table[name].to_numpy(), LOG_FLOOR[name])) if name in LOG_PARAMETERS else table[name].to_numpy()
+        for name in PARAMETER_NAMES
+    ]
     return np.stack(columns, axis=1).astype(np.float32)
 
 
@@ -132,7 +140,7 @@ class SurrogateDataModule(L.LightningDataModule):
         dataset = self.datasets[split]
         # shuffling has its own (seed, epoch) stream: the global RNG (dropout) is never touched by it
         sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else SequentialSampler(dataset)
-        drop_last = shuffle and len(dataset) > self.batch_size
+        drop_last = shuffle and len(sampler) > self.batch_size  # this rank's share under DDP
         return StatefulDataLoader(
             dataset,
             batch_size=None,  # the dataset gathers whole batches (see PlanetTensors)

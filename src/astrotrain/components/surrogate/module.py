@@ -76,7 +76,7 @@ class SurrogateModule(L.LightningModule):
     # -- steps --------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         parts = self.losses(self(batch["features"]), batch)
-        if self.global_step % self.trainer.log_every_n_steps == 0:  # self.log costs ~1 ms: only when it is written
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:  # self.log costs ~1 ms: only when Lightning writes
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=True, on_epoch=False, batch_size=len(batch["state"]))
         return parts["loss"]
 
@@ -116,7 +116,7 @@ class SurrogateModule(L.LightningModule):
             sigma = self.model.decode_variance(out["coeff_logvar"], batch["features"]).sqrt().clamp_min(1e-6)
             z.append(((maps - batch["maps"]).abs() / sigma).transpose(0, 1).reshape(len(FIELDS), -1))
             weights.append(self.area_weights.repeat(len(batch["state"])))
-        z_all, w_all = torch.cat(z, dim=1), torch.cat(weights)
+        z_all, w_all = torch.cat(z, dim=1).cpu(), torch.cat(weights).cpu()  # cumsum: deterministic only on CPU
         for f in range(len(FIELDS)):
             self.model.sigma_scale[f] = weighted_quantile(z_all[f], w_all, 0.6827)
         self.train(was_training)
