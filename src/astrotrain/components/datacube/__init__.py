@@ -1,4 +1,5 @@
 """The datacube component (issue #4, in progress): physics-constrained 3D U-Net over climate datacubes.
 
-Only `physics.py` exists so far; the component is not registered and cannot be trained yet.
+So far: `physics.py` (constraints) and `model.py` (the U-Net), each tested; no data module,
+LightningModule or registry entry yet, so the component cannot be trained.
 """

@@ -1,0 +1,97 @@
+"""A 3D U-Net over climate datacubes `[B, C, (T), L, H, W]`, conditioned on planet parameters.
+
+* Inputs: 2D maps (surface T, ASR, OLR) broadcast over the L model levels, plus the level's
+  normalised pressure coordinate as a channel; targets are C_out fields on the same levels.
+* Convolutions are (2+1)D over (level, lat, lon) (`PeriodicConv3d`); longitude is periodic, so
+  it is padded circularly, latitude by replication (the poles), levels with zeros. Pooling halves lat and
+  lon only (10 levels are too few to pool), so a roll in longitude by a multiple of
+  2**depth cells commutes with the network.
+* FiLM (Perez et al. 2018): each block's features are scaled and shifted by a linear map of the
+  planet's normalised parameters.
+* An optional time axis is folded into the batch: the model is applied per time step.
+
+Pure torch; the output layer's physics (q >= 0, cloud in [0, 1]) is applied by the module.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PeriodicConv3d(nn.Module):
+    """A (2+1)D convolution over (level, lat, lon) (Tran et al. 2018): 3×3 over the horizontal at
+    each level, then 3 over the levels. Same receptive field as 3×3×3, 12 instead of 27 weights per
+    channel pair, and CPU-friendly 2D kernels. Circular padding in longitude, replicate in
+    latitude (the poles), zero in level."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.horizontal = nn.Conv2d(c_in, c_out, kernel_size=3, padding=0)
+        self.vertical = nn.Conv3d(c_out, c_out, kernel_size=(3, 1, 1), padding=(1, 0, 0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, n_levels, h, w = x.shape
+        flat = x.transpose(1, 2).reshape(b * n_levels, c, h, w)
+        flat = F.pad(flat, (1, 1, 0, 0), mode="circular")
+        flat = F.pad(flat, (0, 0, 1, 1), mode="replicate")
+        flat = self.horizontal(flat)
+        y = flat.reshape(b, n_levels, -1, h, w).transpose(1, 2)
+        return self.vertical(y)
+
+
+class FiLMBlock(nn.Module):
+    """Two periodic convolutions with GroupNorm and GELU; FiLM after the first."""
+
+    def __init__(self, c_in: int, c_out: int, n_cond: int):
+        super().__init__()
+        self.conv1, self.conv2 = PeriodicConv3d(c_in, c_out), PeriodicConv3d(c_out, c_out)
+        self.norm1, self.norm2 = nn.GroupNorm(min(4, c_out), c_out), nn.GroupNorm(min(4, c_out), c_out)
+        self.film = nn.Linear(n_cond, 2 * c_out)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(cond).chunk(2, dim=-1)
+        h = self.norm1(self.conv1(x))
+        h = F.gelu(h * (1 + gamma[:, :, None, None, None]) + beta[:, :, None, None, None])
+        return F.gelu(self.norm2(self.conv2(h)))
+
+
+class DatacubeUNet(nn.Module):
+    def __init__(self, c_in: int, c_out: int, n_params: int = 8, width: int = 8, depth: int = 2):
+        super().__init__()
+        self.depth = depth
+        widths = [width * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList(FiLMBlock(c, w, n_params) for c, w in zip([c_in + 1, *widths[:-1]], widths))
+        self.up = nn.ModuleList(FiLMBlock(widths[i + 1] + widths[i], widths[i], n_params) for i in reversed(range(depth)))
+        self.head = nn.Conv3d(widths[0], c_out, kernel_size=1)
+
+    def forward(self, maps: torch.Tensor, params: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """`maps` [B, C, (T,) H, W] normalised 2D inputs; `params` [B, P]; `levels` [L] coordinate in [0, 1].
+
+        Returns [B, C_out, (T,) L, H, W] (the raw output; physics is applied by the caller).
+        """
+        timed = maps.dim() == 5
+        if timed:
+            b, c, t, h, w = maps.shape
+            maps = maps.transpose(1, 2).reshape(b * t, c, h, w)
+            params = params.repeat_interleave(t, dim=0)
+        n_levels = levels.shape[0]
+        cube = maps[:, :, None].expand(-1, -1, n_levels, -1, -1)
+        level_channel = levels.view(1, 1, n_levels, 1, 1).expand(cube.shape[0], 1, -1, cube.shape[-2], cube.shape[-1])
+        x = torch.cat([cube, level_channel.to(cube.dtype)], dim=1)
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x, params)
+            if i < self.depth:
+                skips.append(x)
+                x = F.avg_pool3d(x, kernel_size=(1, 2, 2))
+        for block in self.up:
+            x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
+            x = block(torch.cat([x, skips.pop()], dim=1), params)
+        out = self.head(x)
+        if timed:
+            out = out.reshape(b, t, *out.shape[1:]).transpose(1, 2)
+        return out
