@@ -29,7 +29,8 @@ class PeriodicConv3d(nn.Module):
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
         self.horizontal = nn.Conv2d(c_in, c_out, kernel_size=3, padding=0)
-        self.vertical = nn.Conv3d(c_out, c_out, kernel_size=(3, 1, 1), padding=(1, 0, 0))
+        # the level convolution as a 2D one over (level, lat·lon): CPU backends have fast 2D kernels
+        self.vertical = nn.Conv2d(c_out, c_out, kernel_size=(3, 1), padding=(1, 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, n_levels, h, w = x.shape
@@ -37,8 +38,8 @@ class PeriodicConv3d(nn.Module):
         flat = F.pad(flat, (1, 1, 0, 0), mode="circular")
         flat = F.pad(flat, (0, 0, 1, 1), mode="replicate")
         flat = self.horizontal(flat)
-        y = flat.reshape(b, n_levels, -1, h, w).transpose(1, 2)
-        return self.vertical(y)
+        y = flat.reshape(b, n_levels, -1, h * w).transpose(1, 2)
+        return self.vertical(y).reshape(b, -1, n_levels, h, w)
 
 
 class FiLMBlock(nn.Module):
@@ -66,7 +67,7 @@ class DatacubeUNet(nn.Module):
         widths = [width * 2**i for i in range(depth + 1)]
         self.down = nn.ModuleList(FiLMBlock(c, w, n_params) for c, w in zip([c_in + 1, *widths[:-1]], widths))
         self.up = nn.ModuleList(FiLMBlock(widths[i + 1] + widths[i], widths[i], n_params) for i in reversed(range(depth)))
-        self.head = nn.Conv3d(widths[0], c_out, kernel_size=1)
+        self.head = nn.Linear(widths[0], c_out)  # per-voxel readout
 
     def forward(self, maps: torch.Tensor, params: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
         """`maps` [B, C, (T,) H, W] normalised 2D inputs; `params` [B, P]; `levels` [L] coordinate in [0, 1].
@@ -91,7 +92,7 @@ class DatacubeUNet(nn.Module):
         for block in self.up:
             x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
             x = block(torch.cat([x, skips.pop()], dim=1), params)
-        out = self.head(x)
+        out = self.head(x.movedim(1, -1)).movedim(-1, 1)
         if timed:
             out = out.reshape(b, t, *out.shape[1:]).transpose(1, 2)
         return out
