@@ -12,6 +12,7 @@ def make(seed: int = 0) -> DatacubeUNet:
     model = DatacubeUNet(c_in=3, c_out=5, width=4, depth=2).double().eval()
     for block in [*model.down, *model.up]:  # FiLM starts at zero: give it weights so conditioning is tested
         torch.nn.init.normal_(block.film.weight, std=0.3)
+    torch.nn.init.normal_(model.head.weight, std=0.3)  # so does the readout (zero: the baseline at start)
     return model
 
 

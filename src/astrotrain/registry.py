@@ -41,10 +41,18 @@ COMPONENTS: dict[str, ComponentSpec] = {
         science_metrics=("surface_temperature_rmse_K", "habitable_fraction_mae", "climate_state_accuracy"),
         encoder=f"{_ROOT}.surrogate.model:SurrogateTransformer",
     ),
+    "datacube": ComponentSpec(
+        name="datacube",
+        task="surface T/ASR/OLR maps + planet parameters → T, q, cloud, u, v on the model levels (3D U-Net)",
+        config=f"{_ROOT}.datacube.config:DatacubeConfig",
+        datamodule=f"{_ROOT}.datacube.data:build_datamodule",
+        module=f"{_ROOT}.datacube.module:build_module",
+        science_metrics=("temperature_rmse", "temperature_rmse_copy_surface", "temperature_rmse_train_mean"),
+        encoder=f"{_ROOT}.datacube.model:DatacubeUNet",
+    ),
 }
 
 PLANNED: dict[str, str] = {
-    "datacube": "issue #4",
     "graph_vae": "issue #5",
     "spectral": "issue #6",
     "evolution": "issue #6",

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..components.datacube.config import DatacubeConfig
 from ..components.surrogate.config import SurrogateConfig
 from .base import Section
 
@@ -116,6 +117,7 @@ class PhysicsConfig(Section):
 
 class ComponentsConfig(Section):
     surrogate: SurrogateConfig = SurrogateConfig()
+    datacube: DatacubeConfig = DatacubeConfig()
 
 
 class MasterConfig(Section):

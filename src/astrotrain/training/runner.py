@@ -80,7 +80,9 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
         last = str(run_dir / "checkpoints" / "last.ckpt")
         extra = (StopAfterSteps(cfg.trainer.stop_after_steps, last),) if cfg.trainer.stop_after_steps else ()
         try:
-            trainer = build_trainer(cfg, run_dir, make_checkpoint_io(config, fingerprint), extra_callbacks=extra, resume_step=resume_step)
+            component_epochs = getattr(getattr(cfg.components, spec.name), "max_epochs", None)
+            trainer = build_trainer(cfg, run_dir, make_checkpoint_io(config, fingerprint), extra_callbacks=extra,
+                                    resume_step=resume_step, max_epochs=component_epochs)
         except MisconfigurationException as exc:  # e.g. trainer.devices=4 on a 1-GPU machine
             raise UserError(f"the trainer settings do not fit this machine: {exc}") from None
     except BaseException:
@@ -108,6 +110,8 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
         "world_size": int(trainer.world_size), "precision": str(trainer.precision),
     }
     metrics["train"] = {"wall_time_s": round(wall, 2), "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    if getattr(datamodule, "batch_size", None) and wall > 0:
+        metrics["train"]["samples_per_s"] = round(trainer.global_step * datamodule.batch_size * trainer.world_size / wall, 2)
     if finished:
         val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
         test = trainer.test(module, datamodule=datamodule, verbose=False)[0]

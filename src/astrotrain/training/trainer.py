@@ -75,7 +75,8 @@ def quiet_third_party_noise() -> None:
     warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided.*")
 
 
-def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = (), resume_step: int | None = None):
+def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = (), resume_step: int | None = None,
+                  max_epochs: int | None = None):
     """Lightning Trainer for `cfg` writing into `run_dir`: precision, strategy, determinism, loggers, checkpoints."""
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -104,7 +105,7 @@ def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = ()
         num_nodes=t.num_nodes,
         strategy=build_strategy(cfg, accelerator),
         precision=resolve_precision(t.precision, accelerator),
-        max_epochs=t.max_epochs,
+        max_epochs=max_epochs or t.max_epochs,  # a component may set its own
         max_steps=t.max_steps,
         gradient_clip_val=t.gradient_clip_val or None,
         log_every_n_steps=t.log_every_n_steps,

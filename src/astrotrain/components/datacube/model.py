@@ -67,7 +67,9 @@ class DatacubeUNet(nn.Module):
         widths = [width * 2**i for i in range(depth + 1)]
         self.down = nn.ModuleList(FiLMBlock(c, w, n_params) for c, w in zip([c_in + 1, *widths[:-1]], widths))
         self.up = nn.ModuleList(FiLMBlock(widths[i + 1] + widths[i], widths[i], n_params) for i in reversed(range(depth)))
-        self.head = nn.Linear(widths[0], c_out)  # per-voxel readout
+        self.head = nn.Linear(widths[0], c_out)  # per-voxel readout, zero at start: the caller's baseline
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, maps: torch.Tensor, params: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
         """`maps` [B, C, (T,) H, W] normalised 2D inputs; `params` [B, P]; `levels` [L] coordinate in [0, 1].

@@ -9,30 +9,13 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import Dataset, SequentialSampler
-from torchdata.stateful_dataloader import StatefulDataLoader
-from torchdata.stateful_dataloader.sampler import BatchSampler
 
-from ...data.sampler import EpochShuffleSampler
+from ...data.features import parameter_features
 from ...data.splits import planet_splits
+from ...data.tensors import PlanetTensors, planet_loader
 from ...errors import UserError
-from ...universe.sampling import LOG_PARAMETERS, PARAMETER_NAMES
 from ...universe.store import Universe
 from .model import F_STAR_INDEX, FIELDS, PER_UNIT_INSTELLATION
-
-
-LOG_FLOOR = {"P_rot": 1e-3, "P0": 1e-3, "CO2": 1e-6, "CH4": 1e-8}
-"""Below these, log10 is taken of the floor: a real planet's assumed CH4 = 0 must not become -inf
-(the universe samples CO2 >= 1e-6 and CH4 >= 1e-8, so training data are unaffected)."""
-
-
-def parameter_features(table) -> np.ndarray:
-    """The model's input features `[N, 8]`: log10 of log-sampled parameters, the others as they are."""
-    columns = [
-        np.log10(np.maximum(table[name].to_numpy(), LOG_FLOOR[name])) if name in LOG_PARAMETERS else table[name].to_numpy()
-        for name in PARAMETER_NAMES
-    ]
-    return np.stack(columns, axis=1).astype(np.float32)
 
 
 def fit_pca(maps: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -52,22 +35,6 @@ def fit_pca(maps: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray
     comps = comps * signs[:, None]
     scale = float(np.sqrt((anomalies**2).sum(axis=1).mean()))
     return mean, comps, scale
-
-
-class PlanetTensors(Dataset):
-    """Row i of each tensor is planet i. Indexed by a list of planets, it returns the whole batch
-    as a dict of tensor slices (one gather per tensor instead of a per-planet collate)."""
-
-    def __init__(self, **tensors: torch.Tensor):
-        self.tensors = tensors
-        self.n = len(next(iter(tensors.values())))
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: list[int]) -> dict[str, torch.Tensor]:
-        rows = torch.as_tensor(index, dtype=torch.long)
-        return {k: v.index_select(0, rows) for k, v in self.tensors.items()}
 
 
 class SurrogateDataModule(L.LightningDataModule):
@@ -136,18 +103,8 @@ class SurrogateDataModule(L.LightningDataModule):
             },
         }
 
-    def _loader(self, split: str, shuffle: bool) -> StatefulDataLoader:
-        dataset = self.datasets[split]
-        # shuffling has its own (seed, epoch) stream: the global RNG (dropout) is never touched by it
-        sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else SequentialSampler(dataset)
-        drop_last = shuffle and len(sampler) > self.batch_size  # this rank's share under DDP
-        return StatefulDataLoader(
-            dataset,
-            batch_size=None,  # the dataset gathers whole batches (see PlanetTensors)
-            sampler=BatchSampler(sampler, self.batch_size, drop_last),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+    def _loader(self, split: str, shuffle: bool):
+        return planet_loader(self.datasets[split], self.batch_size, shuffle, self.seed, self.num_workers)
 
     def train_dataloader(self):
         return self._loader("train", shuffle=True)

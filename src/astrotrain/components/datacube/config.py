@@ -1,0 +1,40 @@
+"""Settings of the datacube component (`components.datacube` in the master config)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ...config.base import Section
+
+SurfaceField = Literal["surface_temperature", "asr", "olr"]
+LevelField = Literal["temperature", "specific_humidity", "cloud_fraction", "u", "v"]
+
+
+class DatacubeConfig(Section):
+    enabled: bool = Field(True, description="train this component in the full pipeline")
+    input_fields: list[SurfaceField] = Field(["surface_temperature", "asr", "olr"], min_length=1, description="2D input maps")
+    target_fields: list[LevelField] = Field(
+        ["temperature", "specific_humidity", "cloud_fraction", "u", "v"], min_length=1, description="3D fields to reconstruct"
+    )
+    levels: list[int] | None = Field(None, description="model levels 0 (lowest) … 9 (10 mbar) to use; null = all 10")
+    max_planets: int = Field(1200, ge=0, description="planets of the universe used (its first N; 0 = all)")
+    max_epochs: int | None = Field(4, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
+    batch_size: int = Field(8, ge=1, le=4096, description="planets per optimiser step")
+    lr: float = Field(3e-3, gt=0, le=1.0, description="peak AdamW learning rate")
+    weight_decay: float = Field(1e-4, ge=0, le=1.0)
+    warmup_steps: int = Field(20, ge=0, description="linear warm-up, then cosine decay")
+    min_lr_ratio: float = Field(0.05, ge=0, le=1)
+    width: int = Field(8, ge=2, le=512, description="channels of the first U-Net stage (doubling per stage)")
+    depth: int = Field(2, ge=1, le=5, description="U-Net stages (each halves lat and lon)")
+    rh_weight: float = Field(0.1, ge=0, description="relative-humidity penalty weight (with physics.constraints)")
+    rh_tolerance: float = Field(0.05, ge=0, description="RH allowed above 1 before the penalty acts (and never below the data's own RH)")
+    stability_weight: float = Field(0.01, ge=0, description="static-stability penalty weight, per K² (with physics.constraints)")
+    stability_tolerance_k: float = Field(1.0, ge=0, description="θ may drop this much with height before the penalty acts")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.levels is not None and (not self.levels or any(not 0 <= k <= 9 for k in self.levels) or sorted(set(self.levels)) != self.levels):
+            raise ValueError(f"levels must be increasing, distinct, within 0..9, got {self.levels}")
+        return self

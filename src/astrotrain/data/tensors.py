@@ -1,0 +1,47 @@
+"""In-memory planet tensors and their loaders, shared by the components.
+
+`PlanetTensors` is indexed by a list of planets and returns the whole batch as one gather per
+tensor (no per-planet collate). `planet_loader` wraps it in a `StatefulDataLoader` whose
+shuffling comes from `EpochShuffleSampler`, so the data position resumes exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, SequentialSampler
+from torchdata.stateful_dataloader import StatefulDataLoader
+from torchdata.stateful_dataloader.sampler import BatchSampler
+
+from .sampler import EpochShuffleSampler
+
+
+class PlanetTensors(Dataset):
+    """Row i of each tensor is planet i; `dataset[[i, j, ...]]` is a dict of batch tensors."""
+
+    def __init__(self, **tensors: torch.Tensor):
+        self.tensors = tensors
+        self.n = len(next(iter(tensors.values())))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: list[int]) -> dict[str, torch.Tensor]:
+        rows = torch.as_tensor(index, dtype=torch.long)
+        return {k: v.index_select(0, rows) for k, v in self.tensors.items()}
+
+    def subset(self, index) -> "PlanetTensors":
+        rows = torch.as_tensor(index, dtype=torch.long)
+        return PlanetTensors(**{k: v.index_select(0, rows) for k, v in self.tensors.items()})
+
+
+def planet_loader(dataset: PlanetTensors, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0) -> StatefulDataLoader:
+    # shuffling has its own (seed, epoch) stream: the global RNG (dropout) is never touched by it
+    sampler = EpochShuffleSampler(len(dataset), seed) if shuffle else SequentialSampler(dataset)
+    drop_last = shuffle and len(sampler) > batch_size  # this rank's share under DDP
+    return StatefulDataLoader(
+        dataset,
+        batch_size=None,  # the dataset gathers whole batches
+        sampler=BatchSampler(sampler, batch_size, drop_last),
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
