@@ -21,3 +21,14 @@ def planet_splits(n: int, train: float, val: float, seed: int) -> dict[str, np.n
         "val": np.sort(order[n_train : n_train + n_val]),
         "test": np.sort(order[n_train + n_val :]),
     }
+
+
+def treatment_record(indices: dict[str, np.ndarray], normalisation: dict) -> dict:
+    """What data treatment produced, for the run directory: split sizes and hashes, and the
+    normalisation statistics (fitted on the train split only)."""
+    from ..hashing import sha256_json
+
+    return {
+        "splits": {name: {"planets": int(len(idx)), "sha256": sha256_json(idx.tolist())} for name, idx in indices.items()},
+        "normalisation": {"fitted_on": f"train split ({len(indices['train'])} planets)", **normalisation},
+    }

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ...data.features import parameter_features
-from ...data.splits import planet_splits
+from ...data.splits import planet_splits, treatment_record
 from ...data.tensors import PlanetTensors, planet_loader
 from ...errors import UserError
 from ...universe.store import Universe
@@ -77,16 +77,8 @@ class DatacubeDataModule(L.LightningDataModule):
         self.datasets = {name: full.subset(idx) for name, idx in self.indices.items()}
 
     def treatment(self) -> dict:
-        from ...hashing import sha256_json
-
         self.setup()
-        return {
-            "splits": {name: {"planets": int(len(idx)), "sha256": sha256_json(idx.tolist())} for name, idx in self.indices.items()},
-            "normalisation": {
-                "fitted_on": f"train split ({len(self.indices['train'])} planets)",
-                **{k: v.tolist() for k, v in self.stats.items() if k != "mean_cube"},
-            },
-        }
+        return treatment_record(self.indices, {k: v.tolist() for k, v in self.stats.items() if k != "mean_cube"})
 
     def train_dataloader(self):
         return planet_loader(self.datasets["train"], self.batch_size, True, self.seed, self.num_workers)

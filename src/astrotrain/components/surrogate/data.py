@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ...data.features import parameter_features
-from ...data.splits import planet_splits
+from ...data.splits import planet_splits, treatment_record
 from ...data.tensors import PlanetTensors, planet_loader
 from ...errors import UserError
 from ...universe.store import Universe
@@ -87,21 +87,17 @@ class SurrogateDataModule(L.LightningDataModule):
             self.datasets[name] = PlanetTensors(**{k: v[index] for k, v in tensors.items()})
 
     def treatment(self) -> dict:
-        """What data treatment produced, for the run directory: split sizes + hashes, normalisation (train only)."""
-        from ...hashing import sha256_json
-
         self.setup()
-        return {
-            "splits": {name: {"planets": int(len(idx)), "sha256": sha256_json(idx.tolist())} for name, idx in self.indices.items()},
-            "normalisation": {
-                "fitted_on": f"train split ({len(self.indices['train'])} planets)",
+        return treatment_record(
+            self.indices,
+            {
                 "input_features": "log10 of P_rot, P0, CO2, CH4; the other inputs as they are",
                 "input_mean": self.basis["input_mean"].tolist(),
                 "input_std": self.basis["input_std"].tolist(),
                 "pca_components": int(self.n_components),
                 "pca_scale": self.basis["pca_scale"].tolist(),
             },
-        }
+        )
 
     def _loader(self, split: str, shuffle: bool):
         return planet_loader(self.datasets[split], self.batch_size, shuffle, self.seed, self.num_workers)
