@@ -18,8 +18,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from ...training.schedule import with_warmup_cosine
 from ...universe.labels import area_weights
-from ..surrogate.module import WarmupCosine, planned_steps
 from . import physics
 from .model import DatacubeUNet
 
@@ -152,9 +152,7 @@ class DatacubeModule(L.LightningModule):
     def configure_optimizers(self):
         c = self.cfg
         optimizer = torch.optim.AdamW(self.parameters(), lr=c.lr, weight_decay=c.weight_decay, foreach=True)
-        total = planned_steps(self.trainer, len(self.trainer.datamodule.datasets["train"]), c.batch_size)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(c.warmup_steps, total, c.min_lr_ratio))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return with_warmup_cosine(optimizer, self.trainer, c)
 
 
 def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:

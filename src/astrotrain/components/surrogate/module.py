@@ -14,14 +14,13 @@ a free guess. The direct head's error is reported next to it (`habitable_fractio
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
+from ...training.schedule import with_warmup_cosine
 from ...universe.labels import HABITABLE_RANGE_K, area_weights
 from . import physics
 from .model import FIELDS, SurrogateTransformer
@@ -173,10 +172,7 @@ class SurrogateModule(L.LightningModule):
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=c.lr, foreach=True
         )
-        total = planned_steps(self.trainer, len(self.trainer.datamodule.datasets["train"]), c.batch_size)
-        schedule = WarmupCosine(c.warmup_steps, total, c.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return with_warmup_cosine(optimizer, self.trainer, c)
 
 
 def weighted_quantile(values: torch.Tensor, weights: torch.Tensor, q: float) -> torch.Tensor:
@@ -191,32 +187,6 @@ def habitable_fraction_of(surface_temperature: torch.Tensor, area_weights: torch
     """Habitable surface fraction of predicted maps `[B, P]`, with the labels' definition (labels.py)."""
     lo, hi = HABITABLE_RANGE_K
     return ((surface_temperature >= lo) & (surface_temperature <= hi)).to(area_weights.dtype) @ area_weights
-
-
-def planned_steps(trainer, n_train: int, batch_size: int) -> int:
-    """Optimiser steps the run will take, from the config alone.
-
-    Not `trainer.estimated_stepping_batches`: calling it from `configure_optimizers` sets up
-    the train loader before a checkpoint is restored, and Lightning then never hands the
-    loader its saved position — a resumed run would see a different batch order.
-    """
-    per_process = n_train // max(1, trainer.world_size)
-    per_epoch = max(1, per_process // batch_size if per_process > batch_size else 1)  # drop_last when shuffling
-    by_epochs = per_epoch * trainer.max_epochs
-    return max(1, min(by_epochs, trainer.max_steps) if trainer.max_steps > 0 else by_epochs)
-
-
-class WarmupCosine:
-    """LR multiplier: linear warm-up over `warmup` steps, then cosine decay to `floor` at `total` (picklable)."""
-
-    def __init__(self, warmup: int, total: int, floor: float):
-        self.warmup, self.total, self.floor = warmup, total, floor
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
-        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def _metric_names() -> list[str]:
