@@ -57,6 +57,7 @@ def test_hard_output_layer_bounds_random_networks():
     module = DatacubeModule(DatacubeConfig(width=4), stats, levels, physics_constraints=True)
     torch.nn.init.normal_(module.model.head.weight, std=10.0)  # an untrained head with wild outputs
     batch = {"maps": torch.randn(2, 3, 32, 64) * 5, "params": torch.randn(2, 8)}
+    torch.nn.init.normal_(module.model.column, std=10.0)
     out = module(batch)
     assert torch.all(out[:, 1] >= 0)  # specific humidity
     assert torch.all((out[:, 2] >= 0) & (out[:, 2] <= 1))  # cloud fraction

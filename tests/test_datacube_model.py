@@ -9,10 +9,11 @@ from astrotrain.components.datacube.model import DatacubeUNet
 
 def make(seed: int = 0) -> DatacubeUNet:
     torch.manual_seed(seed)
-    model = DatacubeUNet(c_in=3, c_out=5, width=4, depth=2).double().eval()
+    model = DatacubeUNet(c_in=3, c_out=5, n_levels=10, width=4, depth=2).double().eval()
     for block in [*model.down, *model.up]:  # FiLM starts at zero: give it weights so conditioning is tested
         torch.nn.init.normal_(block.film.weight, std=0.3)
     torch.nn.init.normal_(model.head.weight, std=0.3)  # so does the readout (zero: the baseline at start)
+    torch.nn.init.normal_(model.column, std=0.3)  # and the column-local linear path
     return model
 
 
@@ -46,3 +47,35 @@ def test_parameters_condition_the_output():
     a = model(maps, torch.zeros(1, 8, dtype=torch.float64), levels)
     b = model(maps, torch.ones(1, 8, dtype=torch.float64), levels)
     assert (a - b).abs().mean() > 1e-3
+
+
+def test_a_uniformly_warmer_planet_is_seen_without_parameters():
+    """GroupNorm removes each sample's mean; the maps' global means reach FiLM, so a planet that is
+    uniformly warmer (same pattern, no parameters, column path off) still gets a different output."""
+    model, levels = make(), torch.linspace(0, 1, 10, dtype=torch.float64)
+    torch.nn.init.zeros_(model.column)
+    maps, params = torch.randn(1, 3, 32, 64, dtype=torch.float64), torch.zeros(1, 8, dtype=torch.float64)
+    warmer = maps + torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64)[None, :, None, None]
+    assert (model(warmer, params, levels) - model(maps, params, levels)).abs().mean() > 1e-3
+
+
+def test_column_path_is_a_per_level_linear_map_of_the_pixel():
+    model, levels = make(), torch.linspace(0, 1, 10, dtype=torch.float64)
+    for block in [*model.down, *model.up]:
+        torch.nn.init.zeros_(block.film.weight)
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    maps, params = torch.randn(2, 3, 32, 64, dtype=torch.float64), torch.randn(2, 8, dtype=torch.float64)
+    out = model(maps, params, levels)
+    # field 1, level 7, pixel (5, 9): Σ_c column[1, 7, c] · maps[:, c, 5, 9]
+    torch.testing.assert_close(out[:, 1, 7, 5, 9], maps[:, :, 5, 9] @ model.column[1, 7])
+
+
+def test_latitude_channel_lets_symmetric_maps_give_asymmetric_fields():
+    """CLERO's maps are nearly north-south symmetric while v is antisymmetric: the sin(latitude)
+    channel is what lets the network tell the hemispheres apart."""
+    model, levels = make(), torch.linspace(0, 1, 10, dtype=torch.float64)
+    half = torch.randn(1, 3, 16, 64, dtype=torch.float64)
+    symmetric = torch.cat([half, half.flip(-2)], dim=-2)
+    out = model(symmetric, torch.zeros(1, 8, dtype=torch.float64), levels)
+    assert (out - out.flip(-2)).abs().mean() > 1e-3

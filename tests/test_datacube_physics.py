@@ -48,7 +48,11 @@ def test_relative_humidity_penalty_zero_when_subsaturated_positive_when_not():
     q_sat = physics.saturation_specific_humidity(t, p)
     assert physics.relative_humidity_penalty(0.5 * q_sat, t, p).item() == 0.0
     assert physics.relative_humidity_penalty(1.04 * q_sat, t, p).item() == 0.0  # inside the tolerance
-    assert physics.relative_humidity_penalty(2.0 * q_sat, t, p).item() == pytest.approx(0.95**2)
+    assert physics.relative_humidity_penalty(2.0 * q_sat, t, p).item() == pytest.approx(np.log(2.0 / 1.05) ** 2)
+    # the penalty moves humidity, never temperature
+    t_grad, q_grad = t.clone().requires_grad_(), (2.0 * q_sat).requires_grad_()
+    physics.relative_humidity_penalty(q_grad, t_grad, p).backward()
+    assert t_grad.grad is None and torch.all(q_grad.grad > 0)
     # no worse than the data: a supersaturated truth raises the limit
     assert physics.relative_humidity_penalty(2.0 * q_sat, t, p, allowed=torch.full_like(t, 2.5)).item() == 0.0
 

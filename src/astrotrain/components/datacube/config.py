@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...config.base import Section
 
@@ -18,9 +18,11 @@ class DatacubeConfig(Section):
     target_fields: list[LevelField] = Field(
         ["temperature", "specific_humidity", "cloud_fraction", "u", "v"], min_length=1, description="3D fields to reconstruct"
     )
-    levels: list[int] | None = Field(None, description="model levels 0 (lowest) … 9 (10 mbar) to use; null = all 10")
+    levels: list[int] | None = Field(None, description="model levels to use, 0 = lowest (universe: 0 … 9 = 10 mbar); null = all")
+    datacubes: list[str] = Field([], description="ingested datacube folders (astrotrain data ingest --out); empty = the universe")
+    level_pressure_units: str = Field("hPa", description="units of an ingested cube's level coordinate where the file gives none")
     max_planets: int = Field(1200, ge=0, description="planets of the universe used (its first N; 0 = all)")
-    max_epochs: int | None = Field(4, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
+    max_epochs: int | None = Field(10, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
     batch_size: int = Field(8, ge=1, le=4096, description="planets per optimiser step")
     lr: float = Field(3e-3, gt=0, le=1.0, description="peak AdamW learning rate")
     weight_decay: float = Field(1e-4, ge=0, le=1.0)
@@ -35,6 +37,19 @@ class DatacubeConfig(Section):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.levels is not None and (not self.levels or any(not 0 <= k <= 9 for k in self.levels) or sorted(set(self.levels)) != self.levels):
-            raise ValueError(f"levels must be increasing, distinct, within 0..9, got {self.levels}")
+        if self.levels is not None and (not self.levels or min(self.levels) < 0 or sorted(set(self.levels)) != self.levels):
+            raise ValueError(f"levels must be increasing, distinct and >= 0, got {self.levels}")
         return self
+
+    @field_validator("level_pressure_units")
+    @classmethod
+    def _pressure_units(cls, units: str) -> str:
+        from ...data.gcm import unit_registry
+
+        try:
+            ok = unit_registry().Unit(units).dimensionality == unit_registry().Unit("Pa").dimensionality
+        except Exception:
+            ok = False
+        if not ok:
+            raise ValueError(f"{units!r} is not a pressure unit pint understands (e.g. hPa, Pa, mbar, bar)")
+        return units

@@ -1,13 +1,22 @@
 """A 3D U-Net over climate datacubes `[B, C, (T), L, H, W]`, conditioned on planet parameters.
 
-* Inputs: 2D maps (surface T, ASR, OLR) broadcast over the L model levels, plus the level's
-  normalised pressure coordinate as a channel; targets are C_out fields on the same levels.
+* Inputs: 2D maps (surface T, ASR, OLR) broadcast over the L model levels, plus two coordinate
+  channels: the level's normalised pressure coordinate and sin(latitude); longitude gets no
+  channel, so the network stays equivariant to longitude rolls.
+* The per-voxel readout sees the last features h and h·sin(latitude). Forcing that is symmetric
+  about the equator drives a meridional wind v that is antisymmetric (CLERO's v is exactly so);
+  features learned mostly for the symmetric fields (T, q, cloud, u) give v only through h·sinφ.
 * Convolutions are (2+1)D over (level, lat, lon) (`PeriodicConv3d`); longitude is periodic, so
   it is padded circularly, latitude by replication (the poles), levels with zeros. Pooling halves lat and
   lon only (10 levels are too few to pool), so a roll in longitude by a multiple of
   2**depth cells commutes with the network.
 * FiLM (Perez et al. 2018): each block's features are scaled and shifted by a linear map of the
-  planet's normalised parameters.
+  planet's normalised parameters and the global means of the input maps. GroupNorm removes each
+  sample's mean, so without the map means the network could not tell a uniformly warmer planet
+  from a colder one where the parameters are missing (ingested GCM cubes).
+* A column-local linear path adds, per output field and level, a learned linear map of the input
+  maps at the same pixel (a learned lapse rate: "copy the surface upward", generalised); the
+  U-Net learns what that misses.
 * An optional time axis is folded into the batch: the model is applied per time step.
 
 Pure torch; the output layer's physics (q >= 0, cloud in [0, 1]) is applied by the module.
@@ -61,18 +70,21 @@ class FiLMBlock(nn.Module):
 
 
 class DatacubeUNet(nn.Module):
-    def __init__(self, c_in: int, c_out: int, n_params: int = 8, width: int = 8, depth: int = 2):
+    def __init__(self, c_in: int, c_out: int, n_levels: int, n_params: int = 8, width: int = 8, depth: int = 2):
         super().__init__()
+        self.column = nn.Parameter(torch.zeros(c_out, n_levels, c_in))  # [field, level, input map]
         self.depth = depth
+        n_params = n_params + c_in  # FiLM input: the parameters and the maps' global means
         widths = [width * 2**i for i in range(depth + 1)]
-        self.down = nn.ModuleList(FiLMBlock(c, w, n_params) for c, w in zip([c_in + 1, *widths[:-1]], widths))
+        self.down = nn.ModuleList(FiLMBlock(c, w, n_params) for c, w in zip([c_in + 2, *widths[:-1]], widths))
         self.up = nn.ModuleList(FiLMBlock(widths[i + 1] + widths[i], widths[i], n_params) for i in reversed(range(depth)))
-        self.head = nn.Linear(widths[0], c_out)  # per-voxel readout, zero at start: the caller's baseline
+        self.head = nn.Linear(2 * widths[0], c_out)  # per-voxel readout of [h, h·sinφ], zero at start: the caller's baseline
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, maps: torch.Tensor, params: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-        """`maps` [B, C, (T,) H, W] normalised 2D inputs; `params` [B, P]; `levels` [L] coordinate in [0, 1].
+    def forward(self, maps: torch.Tensor, params: torch.Tensor, levels: torch.Tensor, sin_lat: torch.Tensor | None = None) -> torch.Tensor:
+        """`maps` [B, C, (T,) H, W] normalised 2D inputs; `params` [B, P]; `levels` [L] coordinate in [0, 1];
+        `sin_lat` [H] (default: a uniform grid from south to north pole).
 
         Returns [B, C_out, (T,) L, H, W] (the raw output; physics is applied by the caller).
         """
@@ -81,10 +93,15 @@ class DatacubeUNet(nn.Module):
             b, c, t, h, w = maps.shape
             maps = maps.transpose(1, 2).reshape(b * t, c, h, w)
             params = params.repeat_interleave(t, dim=0)
+        params = torch.cat([params, maps.mean(dim=(-2, -1))], dim=1)
         n_levels = levels.shape[0]
         cube = maps[:, :, None].expand(-1, -1, n_levels, -1, -1)
-        level_channel = levels.view(1, 1, n_levels, 1, 1).expand(cube.shape[0], 1, -1, cube.shape[-2], cube.shape[-1])
-        x = torch.cat([cube, level_channel.to(cube.dtype)], dim=1)
+        b_all, h, w = cube.shape[0], cube.shape[-2], cube.shape[-1]
+        if sin_lat is None:
+            sin_lat = torch.sin(torch.linspace(-torch.pi / 2, torch.pi / 2, h + 2, dtype=cube.dtype, device=cube.device)[1:-1])
+        level_channel = levels.view(1, 1, n_levels, 1, 1).expand(b_all, 1, -1, h, w)
+        lat_channel = sin_lat.view(1, 1, 1, h, 1).expand(b_all, 1, n_levels, -1, w)
+        x = torch.cat([cube, level_channel.to(cube.dtype), lat_channel.to(cube.dtype)], dim=1)
         skips = []
         for i, block in enumerate(self.down):
             x = block(x, params)
@@ -94,7 +111,8 @@ class DatacubeUNet(nn.Module):
         for block in self.up:
             x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
             x = block(torch.cat([x, skips.pop()], dim=1), params)
-        out = self.head(x.movedim(1, -1)).movedim(-1, 1)
+        x = torch.cat([x, x * lat_channel.to(x.dtype)], dim=1)
+        out = self.head(x.movedim(1, -1)).movedim(-1, 1) + torch.einsum("bchw,flc->bflhw", maps, self.column)
         if timed:
             out = out.reshape(b, t, *out.shape[1:]).transpose(1, 2)
         return out

@@ -1,6 +1,8 @@
 """LightningModule of the datacube U-Net: losses, constraints, science metrics, optimiser.
 
-Loss = mean squared error of every (field, level) standardised by its training statistics
+Loss = Huber loss (δ = 1) of every (field, level) in units of its training anomaly's standard
+deviation — quadratic for ordinary errors, linear for the heavy tail of humidity on the hottest
+planets, whose squared errors would otherwise dominate every other field's gradient
 [+ w_rh · relative-humidity penalty + w_stab · static-stability penalty with
 `physics.constraints`, which also switches the output layer to q = softplus (≥ 0) and
 cloud = sigmoid (in [0, 1])]. Global energy balance is not constrained here: ASR and OLR are
@@ -17,6 +19,8 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
+from clero.climate_analysis import latitude_centers
 
 from ...training.schedule import with_warmup_cosine
 from ...universe.labels import area_weights
@@ -29,20 +33,24 @@ class DatacubeModule(L.LightningModule):
         super().__init__()
         self.cfg, self.physics_constraints = cfg, physics_constraints
         self.fields = list(cfg.target_fields)
-        self.model = DatacubeUNet(len(cfg.input_fields), len(self.fields), width=cfg.width, depth=cfg.depth)
+        self.model = DatacubeUNet(len(cfg.input_fields), len(self.fields), len(levels), width=cfg.width, depth=cfg.depth)
         as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
         self.register_buffer("target_mean", as_tensor(stats["target_mean"]))  # [F, L]
         self.register_buffer("target_std", as_tensor(stats["target_std"]))
         self.register_buffer("mean_cube", as_tensor(stats["mean_cube"]))  # [F, L, H, W]
         self.register_buffer("level_coord", as_tensor(np.linspace(0.0, 1.0, len(levels))))
-        self.register_buffer("area_weights", as_tensor(area_weights()), persistent=False)
+        sin_lat = stats["sin_latitude"] if "sin_latitude" in stats else np.sin(np.deg2rad(latitude_centers(self.mean_cube.shape[-2])))
+        self.register_buffer("sin_latitude", as_tensor(sin_lat), persistent=False)
+        self.register_buffer("area_weights", as_tensor(stats["area_weights"] if "area_weights" in stats else area_weights()), persistent=False)
         self._sums: dict[str, torch.Tensor] = {}
 
     # -- forward ----------------------------------------------------------------------------
     def forward(self, batch) -> torch.Tensor:
         """Predicted fields in physical units `[B, F, L, H, W]`: the training-mean cube plus the
-        network's anomaly (in units of each field and level's standard deviation)."""
-        raw = self.model(batch["maps"], batch["params"], self.level_coord)
+        network's anomaly (in units of each field and level's standard deviation). A batch with a
+        time axis is first folded (`fold_time`), so B counts (planet, time step) samples."""
+        batch = fold_time(batch)
+        raw = self.model(batch["maps"], batch["params"], self.level_coord, self.sin_latitude)
         std = self.target_std[None, :, :, None, None]
         out = self.mean_cube + raw * std
         if self.physics_constraints:  # hard: the same anomaly, passed through a bounded output layer
@@ -60,8 +68,8 @@ class DatacubeModule(L.LightningModule):
 
     def losses(self, pred: torch.Tensor, batch) -> dict[str, torch.Tensor]:
         std = self.target_std[None, :, :, None, None]
-        parts = {"mse": ((pred - batch["target"]) / std).pow(2).mean()}
-        parts["loss"] = parts["mse"]
+        parts = {"fit": F.smooth_l1_loss(pred / std, batch["target"] / std)}  # Huber, δ = 1 anomaly std
+        parts["loss"] = parts["fit"]
         if self.physics_constraints:
             for name, value in self.penalties(pred, batch).items():
                 parts[name] = value
@@ -83,6 +91,7 @@ class DatacubeModule(L.LightningModule):
 
     # -- steps --------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
+        batch = fold_time(batch)
         parts = self.losses(self(batch), batch)
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=True, on_epoch=False, batch_size=len(batch["params"]))
@@ -106,6 +115,7 @@ class DatacubeModule(L.LightningModule):
 
     @torch.no_grad()
     def _accumulate(self, batch) -> None:
+        batch = fold_time(batch)
         pred, truth, w = self(batch), batch["target"], self.area_weights
         self._add("n", torch.tensor(float(len(truth)), device=truth.device))
         self._add("se", ((pred - truth).pow(2) * w).sum(dim=(-2, -1)).sum(dim=0))  # [F, L]
@@ -153,6 +163,27 @@ class DatacubeModule(L.LightningModule):
         c = self.cfg
         optimizer = torch.optim.AdamW(self.parameters(), lr=c.lr, weight_decay=c.weight_decay, foreach=True)
         return with_warmup_cosine(optimizer, self.trainer, c)
+
+
+def fold_time(batch: dict) -> dict:
+    """Fold a time axis into the batch: maps `[B, C, T, H, W]` → `[B·T, C, H, W]`, targets
+    `[B, F, T, L, H, W]` → `[B·T, F, L, H, W]`, per-planet tensors repeated T times. The model is
+    applied per time step (as `DatacubeUNet` does with a 5D input). Batches without time pass as they are."""
+    maps = batch["maps"]
+    if maps.dim() != 5:
+        return batch
+    b, t = maps.shape[0], maps.shape[2]
+
+    def fold(x: torch.Tensor, axis: int) -> torch.Tensor:
+        return x.movedim(axis, 1).reshape(b * t, *x.movedim(axis, 1).shape[2:])
+
+    out = {key: value.repeat_interleave(t, dim=0) for key, value in batch.items()}  # params, pressure
+    out["maps"] = fold(maps, 2)
+    if "target" in batch:
+        out["target"] = fold(batch["target"], 2)
+    if batch.get("surface_temperature") is not None and batch["surface_temperature"].dim() == 4:
+        out["surface_temperature"] = fold(batch["surface_temperature"], 1)
+    return out
 
 
 def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:

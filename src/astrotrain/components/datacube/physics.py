@@ -42,10 +42,16 @@ def potential_temperature(temperature: torch.Tensor, pressure: torch.Tensor) -> 
 
 
 def relative_humidity_penalty(q, temperature, pressure, tolerance: float = 0.05, allowed=None) -> torch.Tensor:
-    """Mean of max(0, RH − max(1 + tolerance, allowed))²; `allowed` = the truth's RH, if given."""
-    rh = q / saturation_specific_humidity(temperature, pressure)
+    """Mean of max(0, ln RH − ln max(1 + tolerance, allowed))²; `allowed` = the truth's RH, if given.
+
+    In log space because RH spans orders of magnitude across levels (a 10⁻⁶ kg/kg error is
+    nothing near the surface and RH ≫ 1 at a 150 K top level). Temperature is detached: the
+    penalty moves humidity towards saturation of the predicted temperature, and does not pull
+    the temperature (which the data constrains far better) through the exponential e_s(T).
+    """
+    rh = q.clamp_min(1e-30) / saturation_specific_humidity(temperature.detach(), pressure)
     limit = torch.full_like(rh, 1.0 + tolerance) if allowed is None else torch.clamp(allowed, min=1.0 + tolerance)
-    return (rh - limit).clamp_min(0.0).pow(2).mean()
+    return (torch.log(rh) - torch.log(limit)).clamp_min(0.0).pow(2).mean()
 
 
 def static_stability_penalty(temperature, pressure, level_dim: int = 1, tolerance_k: float = 1.0) -> torch.Tensor:
