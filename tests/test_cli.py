@@ -78,9 +78,9 @@ def test_validate_only_accepts_the_shipped_configs(capsys):
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["--component", "nonsense"], "unknown component 'nonsense'. Available: surrogate, datacube"),
+        (["--component", "nonsense"], "unknown component 'nonsense'. Available: surrogate, datacube, graph_vae"),
         (["--component", "surogate"], "Did you mean 'surrogate'?"),
-        (["--component", "graph_vae"], "component 'graph_vae' is not available yet (planned: issue #5"),
+        (["--component", "spectral"], "component 'spectral' is not available yet (planned: issue #6"),
         (["--mode", "full"], "--mode full (the 5-phase pipeline) is not available yet"),
         (["--optimize", "--trials", "3"], "is not available yet (planned: issue #10)"),
         (["--trials", "3"], "--trials goes with --optimize"),

@@ -22,6 +22,8 @@ class ComponentSpec:
     module: str  # "module:factory(cfg, datamodule) -> LightningModule"
     science_metrics: tuple[str, ...]  # metric keys reported in metrics.json and the README
     encoder: str | None = None  # "module:Class" lent to fusion (issue 7)
+    external_data: str | None = None  # component config key that, when set, replaces the universe as data
+    uses_universe: bool = True  # False: the component never reads the planet universe
 
     def resolve(self, part: str):
         target = getattr(self, part)
@@ -49,11 +51,21 @@ COMPONENTS: dict[str, ComponentSpec] = {
         module=f"{_ROOT}.datacube.module:build_module",
         science_metrics=("temperature_rmse", "temperature_rmse_copy_surface", "temperature_rmse_train_mean"),
         encoder=f"{_ROOT}.datacube.model:DatacubeUNet",
+        external_data="datacubes",
+    ),
+    "graph_vae": ComponentSpec(
+        name="graph_vae",
+        task="small molecules (≤ 6 heavy atoms of C, N, O, S, P) ↔ latent space, with valence-masked decoding",
+        config=f"{_ROOT}.graph_vae.config:GraphVAEConfig",
+        datamodule=f"{_ROOT}.graph_vae.data:build_datamodule",
+        module=f"{_ROOT}.graph_vae.module:build_module",
+        science_metrics=("validity_masked", "validity_unmasked", "uniqueness_masked", "novelty_masked", "reconstruction"),
+        encoder=f"{_ROOT}.graph_vae.model:GraphVAE",
+        uses_universe=False,
     ),
 }
 
 PLANNED: dict[str, str] = {
-    "graph_vae": "issue #5",
     "spectral": "issue #6",
     "evolution": "issue #6",
     "multimodal": "issue #7",

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     """`astrotrain [train] [flags]`, `astrotrain data {generate,fetch,report,ingest} ...`, `astrotrain evaluate RUN`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        argv = dotted_flags_to_overrides(argv)
         if argv and argv[0] == "data":
             from .data_commands import run_data
 
@@ -41,6 +42,27 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def dotted_flags_to_overrides(argv: list[str]) -> list[str]:
+    """`--data.smiles PATH` and `--data.smiles=PATH` are the override `data.smiles=PATH`: any flag
+    whose name holds a dot is a config key (argparse's own flags have none)."""
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        name = token[2:].split("=", 1)[0]
+        if token.startswith("--") and "." in name and not name.startswith("."):
+            if "=" in token:
+                out.append(token[2:])
+            elif i + 1 < len(argv):
+                out.append(f"{name}={argv[i + 1]}")
+                i += 1
+            else:
+                raise UserError(f"{token} needs a value: {token} VALUE or {name}=VALUE")
+        else:
+            out.append(token)
+        i += 1
+    return out
 
 
 def entry() -> None:

@@ -81,7 +81,7 @@ def print_summary(result) -> None:
     from rich.table import Table
 
     m = result.metrics
-    table = Table(title=f"{m['component']}: held-out test planets", show_header=True)
+    table = Table(title=f"{m['component']}: held-out test split", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in m["test"].items():

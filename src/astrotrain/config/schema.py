@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..components.datacube.config import DatacubeConfig
+from ..components.graph_vae.config import GraphVAEConfig
 from ..components.surrogate.config import SurrogateConfig
 from .base import Section
 
@@ -85,6 +86,7 @@ class DataConfig(Section):
     archive: ArchiveConfig = ArchiveConfig()
     reports_dir: str = Field("data/reports", description="where `astrotrain data report` writes")
     num_workers: int = Field(0, ge=0, le=64, description="data-loader worker processes")
+    smiles: str | None = Field(None, description="SMILES file (one per line) the graph VAE trains on instead of the enumerated space")
 
 
 class TrainerConfig(Section):
@@ -118,6 +120,7 @@ class PhysicsConfig(Section):
 class ComponentsConfig(Section):
     surrogate: SurrogateConfig = SurrogateConfig()
     datacube: DatacubeConfig = DatacubeConfig()
+    graph_vae: GraphVAEConfig = GraphVAEConfig()
 
 
 class MasterConfig(Section):

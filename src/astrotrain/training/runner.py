@@ -61,7 +61,8 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
             )
         rd.check_writable(Path(cfg.run.output_dir))
 
-    universe = _universe_for_this_rank(cfg)
+    external = not spec.uses_universe or (spec.external_data and getattr(getattr(cfg.components, spec.name), spec.external_data))
+    universe = None if external else _universe_for_this_rank(cfg)
 
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -200,7 +201,8 @@ def _write_run_files(run_dir: Path, cfg, config: dict, overrides: dict, universe
     if resumed_from is None:
         atomic_write_text(run_dir / rd.OVERRIDES_FILE, rd.dump_yaml(overrides))
         data = {
-            "universe": {"path": str(universe.path), "sha256": universe.manifest["sha256"], "n_planets": len(universe)},
+            "universe": {"path": str(universe.path), "sha256": universe.manifest["sha256"], "n_planets": len(universe)} if universe else None,
+            **({"sources": treatment["sources"]} if "sources" in treatment else {}),
             "splits": treatment["splits"],
             "normalisation_sha256": sha256_json(treatment["normalisation"]),
         }
