@@ -7,6 +7,7 @@ shuffling comes from `EpochShuffleSampler`, so the data position resumes exactly
 
 from __future__ import annotations
 
+import lightning as L
 import torch
 from torch.utils.data import Dataset, SequentialSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
@@ -45,3 +46,25 @@ def planet_loader(dataset: PlanetTensors, batch_size: int, shuffle: bool, seed: 
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
     )
+
+
+class SplitDataModule(L.LightningDataModule):
+    """A LightningDataModule whose `setup` fills `self.datasets` {train, val, test} with PlanetTensors;
+    it supplies the three loaders (train shuffled by (seed, epoch), the others in order)."""
+
+    datasets: dict[str, PlanetTensors]
+    batch_size: int
+    seed: int
+    num_workers: int
+
+    def _loader(self, split: str, shuffle: bool) -> StatefulDataLoader:
+        return planet_loader(self.datasets[split], self.batch_size, shuffle, self.seed, self.num_workers)
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self):
+        return self._loader("test", shuffle=False)

@@ -10,12 +10,11 @@ spatial pattern, and would otherwise hardly be learned).
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
 
 from ...data.splits import planet_splits, treatment_record
-from ...data.tensors import PlanetTensors, planet_loader
+from ...data.tensors import PlanetTensors, SplitDataModule
 from ...errors import UserError
 from ...universe.store import Universe
 from .sources import ingested_source, universe_source
@@ -37,7 +36,7 @@ def validate_cube(inputs: dict[str, np.ndarray], targets: dict[str, np.ndarray])
         raise UserError(f"inputs and targets are on different grids (planets, lat, lon): {sorted(grids)}; regrid them to one")
 
 
-class DatacubeDataModule(L.LightningDataModule):
+class DatacubeDataModule(SplitDataModule):
     def __init__(self, universe: Universe | None, cfg, split, num_workers: int = 0, seed: int = 0):
         super().__init__()
         self.universe, self.cfg, self.split, self.num_workers, self.seed = universe, cfg, split, num_workers, seed
@@ -99,15 +98,6 @@ class DatacubeDataModule(L.LightningDataModule):
         self.setup()
         record = treatment_record(self.indices, {k: v.tolist() for k, v in self.stats.items() if k not in ("mean_cube", "area_weights", "sin_latitude")})
         return {**record, "sources": self.records} if self.records else record
-
-    def train_dataloader(self):
-        return planet_loader(self.datasets["train"], self.batch_size, True, self.seed, self.num_workers)
-
-    def val_dataloader(self):
-        return planet_loader(self.datasets["val"], self.batch_size, False, self.seed, self.num_workers)
-
-    def test_dataloader(self):
-        return planet_loader(self.datasets["test"], self.batch_size, False, self.seed, self.num_workers)
 
 
 def build_datamodule(cfg, universe: Universe | None) -> DatacubeDataModule:

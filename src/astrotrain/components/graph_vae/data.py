@@ -15,12 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 
 from ...data.splits import planet_splits, treatment_record
-from ...data.tensors import PlanetTensors, planet_loader
+from ...data.tensors import PlanetTensors, SplitDataModule
 from ...errors import UserError
 from .chemistry import quiet_rdkit, rule_violations, to_tensors, unsupported
 from .space import ensure_space, read_space
@@ -90,7 +89,7 @@ def print_report(report: SmilesReport) -> None:
         print(f"warning: {report.path}: skipped {n_skipped} of {report.lines} lines ({counts}){more}", file=sys.stderr)
 
 
-class MoleculeDataModule(L.LightningDataModule):
+class MoleculeDataModule(SplitDataModule):
     def __init__(self, cfg, smiles_path: str | None, split, num_workers: int = 0, seed: int = 0):
         super().__init__()
         self.cfg, self.smiles_path, self.split, self.num_workers, self.seed = cfg, smiles_path, split, num_workers, seed
@@ -129,15 +128,6 @@ class MoleculeDataModule(L.LightningDataModule):
         self.setup()
         record = treatment_record(self.indices, {"note": "molecules are categorical graphs: nothing is normalised"})
         return {**record, "sources": [self.source]}
-
-    def train_dataloader(self):
-        return planet_loader(self.datasets["train"], self.batch_size, True, self.seed, self.num_workers)
-
-    def val_dataloader(self):
-        return planet_loader(self.datasets["val"], self.batch_size, False, self.seed, self.num_workers)
-
-    def test_dataloader(self):
-        return planet_loader(self.datasets["test"], self.batch_size, False, self.seed, self.num_workers)
 
 
 def build_datamodule(cfg, universe=None) -> MoleculeDataModule:

@@ -6,13 +6,12 @@ fitted on the training split only and handed to the model as buffers (`basis`).
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
 
 from ...data.features import parameter_features
 from ...data.splits import planet_splits, treatment_record
-from ...data.tensors import PlanetTensors, planet_loader
+from ...data.tensors import PlanetTensors, SplitDataModule
 from ...errors import UserError
 from ...universe.store import Universe
 from .model import F_STAR_INDEX, FIELDS, PER_UNIT_INSTELLATION
@@ -37,7 +36,7 @@ def fit_pca(maps: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray
     return mean, comps, scale
 
 
-class SurrogateDataModule(L.LightningDataModule):
+class SurrogateDataModule(SplitDataModule):
     def __init__(self, universe: Universe, n_components: int, batch_size: int, split, num_workers: int = 0, seed: int = 0):
         super().__init__()
         self.universe = universe
@@ -98,18 +97,6 @@ class SurrogateDataModule(L.LightningDataModule):
                 "pca_scale": self.basis["pca_scale"].tolist(),
             },
         )
-
-    def _loader(self, split: str, shuffle: bool):
-        return planet_loader(self.datasets[split], self.batch_size, shuffle, self.seed, self.num_workers)
-
-    def train_dataloader(self):
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self):
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self):
-        return self._loader("test", shuffle=False)
 
 
 def build_datamodule(cfg, universe: Universe) -> SurrogateDataModule:
