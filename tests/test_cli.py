@@ -88,6 +88,7 @@ def test_validate_only_accepts_the_shipped_configs(capsys):
         (["--resume", "no/such.ckpt"], "--resume no/such.ckpt: no such checkpoint"),
         (["--bogus-flag"], "unrecognized arguments: --bogus-flag"),
         (["not-an-override"], "is not of the form key.path=value"),
+        (["--data.smiles", "--validate-only"], "--data.smiles needs a value"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message(argv, needle, capsys):

@@ -90,6 +90,14 @@ def test_smiles_file_reports_each_bad_line_and_keeps_the_rest(tmp_path):
     assert "CCCCCCC" in [p["smiles"] for p in report.problems] and report.skipped["too_large"] == 2  # heptane, phenol
 
 
+def test_smiles_file_fragments_isotopes_hidden_hypervalence_and_stereo(tmp_path):
+    path = tmp_path / "odd.smi"
+    path.write_text("CC.O\n[2H]O[2H]\nO=[SH2]\nC/C=C/C\nC/C=C\\C\n")
+    kept, report = read_smiles_file(path, max_atoms=6)
+    assert kept == ["CC=CC"] and report.duplicates == 1  # cis and trans: one graph
+    assert dict(report.skipped) == {"fragment": 1, "isotope": 1, "valence": 1}
+
+
 @pytest.mark.slow
 def test_smoke_run_on_the_enumerated_space_and_on_a_smiles_file(tmp_path, data_cache):
     res = run_cli(smoke_args(tmp_path, data_cache, "--component", "graph_vae", f"components.graph_vae.cache_dir={data_cache}/molecules"), cwd=tmp_path)

@@ -66,6 +66,11 @@ def test_three_heavy_atoms_match_brute_force(space4):
         ("C1#CCCCC1", ["ring_triple_or_cumulated"]),
         ("C1=C=CCCC1", ["ring_triple_or_cumulated"]),
         ("C=C=C", []),  # allene outside a ring is fine
+        ("C1#CCCCCCC1", []),  # cyclooctyne: isolable
+        ("c1ccc2c(c1)CC2", ["small_ring_unsaturation"]),  # benzocyclobutene, in every Kekulé drawing:
+        ("Cc1ccc2c(c1)CC2", ["small_ring_unsaturation"]),
+        ("Cc1cccc2c1CC2", ["small_ring_unsaturation"]),
+        ("N1NN1", []),  # saturated, although RDKit calls the ring aromatic
     ],
 )
 def test_stability_rules(smiles, broken):

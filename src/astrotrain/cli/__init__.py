@@ -54,7 +54,7 @@ def dotted_flags_to_overrides(argv: list[str]) -> list[str]:
         if token.startswith("--") and "." in name and not name.startswith("."):
             if "=" in token:
                 out.append(token[2:])
-            elif i + 1 < len(argv):
+            elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
                 out.append(f"{name}={argv[i + 1]}")
                 i += 1
             else:

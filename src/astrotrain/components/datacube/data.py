@@ -61,6 +61,10 @@ class DatacubeDataModule(SplitDataModule):
         inputs = source.inputs
         targets = {f: np.take(a, self.levels, axis=-3) for f, a in source.targets.items()}
         validate_cube(inputs, targets)
+        grid, step = next(iter(inputs.values())).shape[-2:], 2**cfg.depth
+        if grid[0] % step or grid[1] % step:
+            raise UserError(f"{source.description}: grid lat × lon = {grid[0]} × {grid[1]} is not divisible by 2**depth = {step} "
+                            f"(components.datacube.depth = {cfg.depth}); lower depth or regrid")
         n = len(source.features)
         if n < 3:
             raise UserError(f"{source.description}: {n} planet(s), but a planet split (train/val/test) needs at least 3; "

@@ -177,12 +177,14 @@ def fold_time(batch: dict) -> dict:
     def fold(x: torch.Tensor, axis: int) -> torch.Tensor:
         return x.movedim(axis, 1).reshape(b * t, *x.movedim(axis, 1).shape[2:])
 
-    out = {key: value.repeat_interleave(t, dim=0) for key, value in batch.items()}  # params, pressure
+    timed = ("maps", "target", "surface_temperature")
+    out = {key: value.repeat_interleave(t, dim=0) for key, value in batch.items() if key not in timed}  # params, pressure
     out["maps"] = fold(maps, 2)
     if "target" in batch:
         out["target"] = fold(batch["target"], 2)
-    if batch.get("surface_temperature") is not None and batch["surface_temperature"].dim() == 4:
-        out["surface_temperature"] = fold(batch["surface_temperature"], 1)
+    if "surface_temperature" in batch:
+        st = batch["surface_temperature"]
+        out["surface_temperature"] = fold(st, 1) if st.dim() == 4 else st.repeat_interleave(t, dim=0)
     return out
 
 

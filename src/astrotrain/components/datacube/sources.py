@@ -67,7 +67,12 @@ def ingested_source(paths: list[str], cfg) -> CubeSource:
                     f"ingested datacube {path} has {dim}={cube.sizes.get(dim)} but {paths[0]} has {first.sizes.get(dim)}; "
                     f"components.datacube.datacubes must share one grid, level set and number of time steps (regrid them)"
                 )
-    stacked = xr.concat(cubes, dim="planet")
+        for coord in ("lat", "lon"):
+            if not np.allclose(first[coord].values, cube[coord].values):
+                raise UserError(f"ingested datacube {path} has other {coord} values than {paths[0]}; "
+                                f"components.datacube.datacubes must share one grid (regrid them)")
+    # levels may differ in pressure (each cube keeps its own) and time stamps in date: index by position
+    stacked = xr.concat(cubes, dim="planet", join="override", coords="minimal", compat="override")
     pressure = np.stack([c.attrs["level_pressure_pa"] for c in cubes])
     lat = np.deg2rad(stacked["lat"].values.astype(np.float64))
     weights = np.repeat(np.cos(lat)[:, None], stacked.sizes["lon"], axis=1)

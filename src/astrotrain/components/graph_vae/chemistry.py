@@ -15,10 +15,12 @@ is hereditary (a molecule that breaks one keeps breaking it when atoms or bonds 
 which lets the enumerator prune as it grows:
 
 1. `peroxide`: no O–O single bond (peroxides and O–O chains decompose; O=O, dioxygen, is allowed);
-2. `ring_triple_or_cumulated`: no triple bond in a ring and no ring atom with two double bonds
-   (impossible geometry in rings of ≤ 8 atoms; every ring here has ≤ 6);
-3. `small_ring_unsaturation`: no double bond in a 3- or 4-membered ring (Baeyer strain on top of
-   the ring's own; cyclopropene-type rings are reactive intermediates, not volatiles).
+2. `ring_triple_or_cumulated`: no triple bond and no atom with two double bonds in a ring of
+   fewer than 8 atoms (the linear geometry does not fit; cyclooctyne, 8 atoms, is isolable);
+3. `small_ring_unsaturation`: no double or aromatic bond in a 3- or 4-membered ring (Baeyer
+   strain on top of the ring's own; cyclopropene-type rings are reactive intermediates, not
+   volatiles). Every Kekulé structure of an aromatic system is checked, not just the one RDKit
+   draws, so the rule is a property of the molecule, not of a drawing.
 
 **Canonical atom order** (`canonical_order`): RDKit's canonical ranks, then a breadth-first
 search from the lowest-ranked atom that visits neighbours by rank. The order is invariant to
@@ -100,9 +102,12 @@ def unsupported(mol) -> str | None:
 
     if mol.GetNumHeavyAtoms() == 0:
         return "no heavy atom"
-    mol = Chem.RemoveHs(mol)
+    if len(Chem.GetMolFrags(mol)) > 1:
+        return "fragment: more than one molecule on the line (one SMILES per molecule)"
     for atom in mol.GetAtoms():
         symbol = atom.GetSymbol()
+        if atom.GetIsotope():
+            return f"isotope label {atom.GetIsotope()}{symbol} (write the unlabelled molecule)"
         if symbol == "H":
             continue
         if symbol not in VALENCE:
@@ -111,10 +116,9 @@ def unsupported(mol) -> str | None:
             return f"charged atom {symbol}{atom.GetFormalCharge():+d} (only neutral molecules)"
         if atom.GetNumRadicalElectrons():
             return f"radical on {symbol} (only closed-shell molecules)"
-    atoms, bonds = graph_of(mol)
-    for symbol, used in zip(atoms, used_valence(len(atoms), bonds)):
-        if used > VALENCE[symbol]:
-            return f"{symbol} with {used} bonds exceeds its valence {VALENCE[symbol]} (hypervalent S/P are outside the graph space)"
+        if atom.GetTotalValence() > VALENCE[symbol]:
+            return (f"{symbol} with valence {atom.GetTotalValence()} exceeds {VALENCE[symbol]} "
+                    f"(hypervalent S/P are outside the graph space)")
     return None
 
 
@@ -124,27 +128,38 @@ def rule_violations(mol) -> list[str]:
     broken = []
     if any(order == 1 and atoms[i] == "O" and atoms[j] == "O" for (i, j), order in bonds.items()):
         broken.append("peroxide")
-    ring_info = mol.GetRingInfo()
-    ring_bonds = [set(ring) for ring in ring_info.BondRings()]
-    in_ring = set().union(*ring_bonds) if ring_bonds else set()
+    ring_bonds = [set(ring) for ring in mol.GetRingInfo().BondRings()]
     kekule = {}
     for bond in mol.GetBonds():
         i, j = sorted((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()))
         kekule[bond.GetIdx()] = bonds[(i, j)]
+    in_small_ring = set().union(*(ring for ring in ring_bonds if len(ring) < 8))
     doubles_at = [0] * len(atoms)
-    triple_in_ring = False
-    for idx in in_ring:
+    for idx in in_small_ring:
         bond = mol.GetBondWithIdx(idx)
-        if kekule[idx] == 3:
-            triple_in_ring = True
         if kekule[idx] == 2:
             doubles_at[bond.GetBeginAtomIdx()] += 1
             doubles_at[bond.GetEndAtomIdx()] += 1
-    if triple_in_ring or max(doubles_at, default=0) >= 2:
+    if any(kekule[idx] == 3 for idx in in_small_ring) or max(doubles_at, default=0) >= 2:
         broken.append("ring_triple_or_cumulated")
-    if any(len(ring) <= 4 and any(kekule[idx] >= 2 for idx in ring) for ring in ring_bonds):
+    small = [ring for ring in ring_bonds if len(ring) <= 4]
+    if any(kekule[idx] >= 2 for ring in small for idx in ring) or _double_in_any_kekule_form(mol, small):
         broken.append("small_ring_unsaturation")
     return broken
+
+
+def _double_in_any_kekule_form(mol, rings: list[set[int]]) -> bool:
+    """Whether some Kekulé structure of `mol` puts a double bond on one of `rings`' bonds (only
+    aromatic bonds can differ between structures; RDKit draws just one of them)."""
+    from rdkit import Chem
+
+    aromatic = {idx for ring in rings for idx in ring if mol.GetBondWithIdx(idx).GetIsAromatic()}
+    if not aromatic:
+        return False
+    for form in Chem.ResonanceMolSupplier(mol, Chem.KEKULE_ALL):
+        if form is not None and any(form.GetBondWithIdx(idx).GetBondType() == Chem.BondType.DOUBLE for idx in aromatic):
+            return True
+    return False
 
 
 def canonical_order(mol) -> list[int]:

@@ -61,11 +61,11 @@ def read_smiles_file(path: str | Path, max_atoms: int) -> tuple[list[str], Smile
         if mol is None:
             reason, kind = "invalid SMILES (RDKit cannot parse it)", "invalid"
         elif (why := unsupported(mol)) is not None:
-            reason, kind = why, why.split(" ")[0] if why.startswith(("unsupported", "charged", "radical")) else "valence"
+            reason, kind = why, why.split(" ")[0].rstrip(":") if why.startswith(("unsupported", "charged", "radical", "isotope", "fragment")) else "valence"
         elif mol.GetNumHeavyAtoms() > max_atoms:
             reason, kind = f"{mol.GetNumHeavyAtoms()} heavy atoms > components.graph_vae.max_atoms = {max_atoms}", "too_large"
         else:
-            canonical = Chem.MolToSmiles(mol)
+            canonical = Chem.MolToSmiles(mol, isomericSmiles=False)  # the graph has no stereochemistry
             if canonical in seen:
                 report.duplicates += 1
             else:

@@ -86,7 +86,11 @@ def enumerate_space(max_atoms: int, progress=None) -> list[list[str]]:
 
 
 def space_path(cache_dir: str | Path, max_atoms: int) -> Path:
-    recipe = {"max_atoms": max_atoms, "elements": ELEMENTS, "valence": VALENCE, "rules": RULES, "version": 1}
+    """The cache folder of a recipe; the RDKit version is part of it (canonical SMILES, hence the
+    sorted order the seeded draws pick from, may change between RDKit releases)."""
+    import rdkit
+
+    recipe = {"max_atoms": max_atoms, "elements": ELEMENTS, "valence": VALENCE, "rules": RULES, "version": 2, "rdkit": rdkit.__version__}
     return Path(cache_dir) / f"space-n{max_atoms}-{sha256_json(recipe)[:10]}"
 
 
