@@ -119,3 +119,9 @@ def test_smoke_run_on_the_enumerated_space_and_on_a_smiles_file(tmp_path, data_c
     assert res.returncode == 0, res.stderr
     assert "user.smi:3: 'C1CC' skipped: invalid SMILES" in res.stderr
     assert "skipped 7 of 19 lines (too_large 2, invalid 1" in res.stderr  # heptane, phenol > 4 heavy atoms
+
+
+def test_missing_smiles_file_is_a_clear_error(tmp_path):
+    res = run_cli(smoke_args(tmp_path, tmp_path / "cache", "--component", "graph_vae", "--data.smiles", str(tmp_path / "none.smi")), cwd=tmp_path)
+    assert res.returncode == 2 and "data.smiles: SMILES file" in res.stderr and "none.smi not found" in res.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
