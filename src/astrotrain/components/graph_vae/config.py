@@ -22,7 +22,7 @@ class GraphVAEConfig(Section):
     gnn_layers: int = Field(3, ge=1, le=12, description="dense relational message-passing layers")
     hidden: int = Field(512, ge=8, le=8192, description="width of the encoder and decoder MLPs")
     latent_dim: int = Field(32, ge=1, le=1024, description="dimensions of z")
-    kl_weight: float = Field(0.5, ge=0, description="β of the KL term at the end of its warm-up")
+    kl_weight: float = Field(0.8, ge=0, description="β of the KL term at the end of its warm-up")
     kl_warmup_steps: int = Field(1000, ge=0, description="β grows linearly from 0 over these steps")
     masked_decoding: bool = Field(True, description="valence-masked decoding for generated molecules (both are measured)")
     n_samples: int = Field(5000, ge=1, description="molecules sampled from the prior for validity, uniqueness, novelty")
