@@ -80,7 +80,7 @@ def test_validate_only_accepts_the_shipped_configs(capsys):
     [
         (["--component", "nonsense"], "unknown component 'nonsense'. Available: surrogate, datacube, graph_vae"),
         (["--component", "surogate"], "Did you mean 'surrogate'?"),
-        (["--component", "spectral"], "component 'spectral' is not available yet (planned: issue #6"),
+        (["--component", "multimodal"], "component 'multimodal' is not available yet (planned: issue #7"),
         (["--mode", "full"], "--mode full (the 5-phase pipeline) is not available yet"),
         (["--optimize", "--trials", "3"], "is not available yet (planned: issue #10)"),
         (["--trials", "3"], "--trials goes with --optimize"),

@@ -24,6 +24,7 @@ class ComponentSpec:
     encoder: str | None = None  # "module:Class" lent to fusion (issue 7)
     external_data: str | None = None  # component config key that, when set, replaces the universe as data
     uses_universe: bool = True  # False: the component never reads the planet universe
+    report: str | None = None  # "module:fn(cfg, module, datamodule, run_dir) -> dict": after the test, rank 0 (baselines, speed)
 
     def resolve(self, part: str):
         target = getattr(self, part)
@@ -42,6 +43,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         module=f"{_ROOT}.surrogate.module:build_module",
         science_metrics=("surface_temperature_rmse_K", "habitable_fraction_mae", "climate_state_accuracy"),
         encoder=f"{_ROOT}.surrogate.model:SurrogateTransformer",
+        report=f"{_ROOT}.surrogate.baselines:report",
     ),
     "datacube": ComponentSpec(
         name="datacube",
@@ -63,11 +65,29 @@ COMPONENTS: dict[str, ComponentSpec] = {
         encoder=f"{_ROOT}.graph_vae.model:GraphVAE",
         uses_universe=False,
     ),
+    "spectral": ComponentSpec(
+        name="spectral",
+        task="noisy transmission spectrum → log10 abundances of CO2, CH4, H2O, O2, O3 with uncertainty, and P(biosphere) (1D CNN)",
+        config=f"{_ROOT}.spectral.config:SpectralConfig",
+        datamodule=f"{_ROOT}.spectral.data:build_datamodule",
+        module=f"{_ROOT}.spectral.module:build_module",
+        science_metrics=("r2_CO2", "r2_H2O", "r2_CH4", "r2_O2", "coverage_68", "coverage_95", "biosphere_roc_auc", "false_positive_rate_abiotic_o2"),
+        encoder=f"{_ROOT}.spectral.model:SpectralCNN",
+        report=f"{_ROOT}.spectral.report:report",
+    ),
+    "evolution": ComponentSpec(
+        name="evolution",
+        task="start of a carbonate-silicate trajectory + box-model drivers → pCO2, T, pO2, carbon reservoirs to 4.5 Gyr (patch transformer)",
+        config=f"{_ROOT}.evolution.config:EvolutionConfig",
+        datamodule=f"{_ROOT}.evolution.data:build_datamodule",
+        module=f"{_ROOT}.evolution.module:build_module",
+        science_metrics=("rmse_log10_pco2_dex", "rmse_temperature_K", "conservation_residual"),
+        encoder=f"{_ROOT}.evolution.model:EvolutionTransformer",
+        report=f"{_ROOT}.evolution.report:report",
+    ),
 }
 
 PLANNED: dict[str, str] = {
-    "spectral": "issue #6",
-    "evolution": "issue #6",
     "multimodal": "issue #7",
     "llm": "issue #8",
     "galactic": "issue #9",

@@ -10,7 +10,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..components.datacube.config import DatacubeConfig
+from ..components.evolution.config import EvolutionConfig
 from ..components.graph_vae.config import GraphVAEConfig
+from ..components.spectral.config import SpectralConfig
 from ..components.surrogate.config import SurrogateConfig
 from .base import Section
 
@@ -33,6 +35,9 @@ class UniverseConfig(Section):
     clero_batch_size: int = Field(256, ge=1, le=4096, description="planets per CLERO call")
     co2_range: tuple[float, float] = Field((1e-6, 0.95), description="CO2 volume fraction, sampled log-uniform")
     ch4_range: tuple[float, float] = Field((1e-8, 0.05), description="CH4 volume fraction, sampled log-uniform")
+    evolution_method: Literal["LSODA", "BDF", "Radau", "RK45", "DOP853"] = Field("LSODA", description="solve_ivp method of the evolution box model")
+    evolution_rtol: float = Field(1e-6, gt=0, le=1e-2, description="relative tolerance of the evolution integration")
+    evolution_max_evaluations: int = Field(20000, ge=100, description="right-hand-side evaluations before a trajectory counts as failed")
 
     @model_validator(mode="after")
     def _check_ranges(self):
@@ -121,6 +126,8 @@ class ComponentsConfig(Section):
     surrogate: SurrogateConfig = SurrogateConfig()
     datacube: DatacubeConfig = DatacubeConfig()
     graph_vae: GraphVAEConfig = GraphVAEConfig()
+    spectral: SpectralConfig = SpectralConfig()
+    evolution: EvolutionConfig = EvolutionConfig()
 
 
 class MasterConfig(Section):

@@ -119,7 +119,7 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
         metrics["val"] = {k.removeprefix("val/"): float(v) for k, v in val.items()}
         metrics["test"] = {k.removeprefix("test/"): float(v) for k, v in test.items()}
         if trainer.is_global_zero:
-            metrics["baselines"] = _baselines(spec.name, cfg, datamodule)
+            metrics["baselines"] = spec.resolve("report")(cfg, module, datamodule, run_dir) if spec.report else {}
     if trainer.is_global_zero:
         atomic_write_json(run_dir / rd.METRICS_FILE, metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, finished=finished)
@@ -179,16 +179,6 @@ def _shared_run_dir(run_dir: Path):
             os.environ.pop(RUN_DIR_ENV, None)
         else:
             os.environ[RUN_DIR_ENV] = previous
-
-
-def _baselines(component: str, cfg, datamodule) -> dict:
-    if component != "surrogate" or cfg.components.surrogate.mlp_baseline_epochs == 0:
-        return {}
-    from ..components.surrogate.baselines import mlp_baseline_rmse
-
-    started = time.perf_counter()
-    rmse = mlp_baseline_rmse(datamodule, cfg.components.surrogate.mlp_baseline_epochs, cfg.run.seed)
-    return {"mlp_surface_temperature_rmse_K": rmse, "mlp_wall_time_s": round(time.perf_counter() - started, 2)}
 
 
 def _write_run_files(run_dir: Path, cfg, config: dict, overrides: dict, universe, treatment: dict, resumed_from: Path | None) -> None:

@@ -1,4 +1,5 @@
-"""Generating the climate universe: sample parameters, run CLERO, derive labels, store with a manifest.
+"""Generating the universe: sample parameters, run CLERO, derive labels, draw each planet's
+biosphere and gas inventory, integrate its carbonate-silicate evolution, store with a manifest.
 
 Deterministic: the same config gives the same bytes (PCG64 sampling, CLERO's deterministic
 point prediction, zarr/parquet writers without timestamps). A universe is cached under a
@@ -15,10 +16,14 @@ import numpy as np
 
 from ..fsutil import atomic_directory, atomic_write_json
 from ..hashing import sha256_file, sha256_json, sha256_tree
+from .biosphere import SCENARIOS, draw_atmospheres
+from .evolution import O2_MODES, OUTPUT_UNITS, TIME_GRID_GYR, draw_drivers, integrate_all
 from .labels import climate_states, habitable_fraction
 from .sampling import PARAMETER_NAMES, PARAMETER_UNITS, sample_parameters
 from .store import (
+    ATMOSPHERE_FILE,
     CLIMATE_STORE,
+    EVOLUTION_STORE,
     FIELD_UNITS,
     LEVEL_FIELDS,
     MANIFEST_FILE,
@@ -28,8 +33,9 @@ from .store import (
     Universe,
     open_universe,
 )
+from .terminator import terminator_state
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: atmosphere (biosphere, gases, terminator) and evolution slices
 PLANET_CHUNK = 64
 
 
@@ -44,6 +50,7 @@ def _recipe(cfg) -> dict:
         "co2_range": list(cfg.co2_range),
         "ch4_range": list(cfg.ch4_range),
         "clero_version": clero.__version__,
+        "evolution_solver": {"method": cfg.evolution_method, "rtol": cfg.evolution_rtol, "max_evaluations": cfg.evolution_max_evaluations},
     }
 
 
@@ -73,6 +80,7 @@ def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
     states = np.zeros(n, dtype=np.int64)
     hab = np.zeros(n, dtype=np.float64)
     global_ts = np.zeros(n, dtype=np.float64)
+    terminator = {}
 
     with atomic_directory(path) as tmp:
         group = zarr.open_group(tmp / CLIMATE_STORE, mode="w", zarr_format=3)
@@ -102,6 +110,8 @@ def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
             for name in LEVEL_FIELDS:
                 stack = np.stack([out[f"{name}_{k}"] for k in range(N_LEVELS)], axis=1)
                 arrays[name][start:stop] = stack.astype(np.float32)
+            for key, value in _terminator(out, batch).items():
+                terminator.setdefault(key, []).append(value)
 
         from clero.climate_analysis import CLIMATE_STATES
 
@@ -111,6 +121,12 @@ def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
         table["habitable_fraction"] = hab
         table["global_mean_surface_temperature"] = global_ts
         table.to_parquet(tmp / PARAMETERS_FILE, index=False, compression="zstd")
+        terminator = {key: np.concatenate(parts) for key, parts in terminator.items()}
+        atmosphere = draw_atmospheres(params, hab, table["climate_state_name"].to_numpy(), terminator["x_H2O"], cfg.seed)
+        cube_state = {k: v for k, v in terminator.items() if k != "x_H2O"}  # x_H2O: in the inventory
+        atmosphere_table = pd.DataFrame({"planet": np.arange(n, dtype=np.int64), **atmosphere, **cube_state})
+        atmosphere_table.to_parquet(tmp / ATMOSPHERE_FILE, index=False, compression="zstd")
+        failures = _write_evolution(tmp / EVOLUTION_STORE, params, atmosphere, cfg, progress)
 
         manifest = {
             **_recipe(cfg),
@@ -119,11 +135,47 @@ def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
             "parameters": {name: PARAMETER_UNITS[name] for name in PARAMETER_NAMES},
             "fields": FIELD_UNITS,
             "climate_state_counts": {CLIMATE_STATES[k]: int((states == k).sum()) for k in range(len(CLIMATE_STATES))},
-            "files": {PARAMETERS_FILE: sha256_file(tmp / PARAMETERS_FILE), CLIMATE_STORE: sha256_tree(tmp / CLIMATE_STORE)},
+            "scenario_counts": {name: int((atmosphere["scenario"] == name).sum()) for name in SCENARIOS},
+            "evolution_failures": {"count": len(failures), "planets": failures},
+            "files": {
+                PARAMETERS_FILE: sha256_file(tmp / PARAMETERS_FILE),
+                CLIMATE_STORE: sha256_tree(tmp / CLIMATE_STORE),
+                ATMOSPHERE_FILE: sha256_file(tmp / ATMOSPHERE_FILE),
+                EVOLUTION_STORE: sha256_tree(tmp / EVOLUTION_STORE),
+            },
         }
         manifest["sha256"] = sha256_json(manifest["files"])
         atomic_write_json(tmp / MANIFEST_FILE, manifest)
     return open_universe(path)
+
+
+def _terminator(out: dict[str, np.ndarray], batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from clero.climate_analysis import latitude_centers, longitude_centers, pressure_levels
+
+    n_lat, n_lon = out["surface_temperature"].shape[-2:]
+    fields = [np.stack([out[f"{name}_{k}"] for k in range(N_LEVELS)], axis=1) for name in ("temperature", "specific_humidity", "cloud_fraction")]
+    levels = np.stack([pressure_levels(float(p)) for p in batch["P0"]])
+    return terminator_state(*fields, levels, np.asarray(batch["P0"]) * 1e5, latitude_centers(n_lat), longitude_centers(n_lon))
+
+
+def _write_evolution(path: Path, params: dict[str, np.ndarray], atmosphere: dict[str, np.ndarray], cfg, progress: bool) -> list[dict]:
+    """Integrate every planet's box model; failures are recorded (and NaN), never raised."""
+    import zarr
+
+    o2_mode = np.where(atmosphere["scenario"] == "inhabited_oxygenic", O2_MODES["biotic"], np.where(atmosphere["x_O2"] > 0, O2_MODES["abiotic"], O2_MODES["none"]))
+    drivers = draw_drivers(params["F_star"], atmosphere["x_O2"] * params["P0"], o2_mode, cfg.seed)
+    bar = (lambda it: _progress(it, True, f"evolution: {len(it)} planets")) if progress else None
+    trajectories, ok, failures = integrate_all(
+        drivers, progress=bar, method=cfg.evolution_method, rtol=cfg.evolution_rtol, max_evaluations=cfg.evolution_max_evaluations
+    )
+    group = zarr.open_group(path, mode="w", zarr_format=3)
+    for name, values in {**trajectories, **drivers, "ok": ok, "time": TIME_GRID_GYR}.items():
+        dims = ("planet", "time") if values.ndim == 2 else ("time",) if name == "time" else ("planet",)
+        array = group.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=dims, fill_value=None)
+        array[...] = values
+        if name in OUTPUT_UNITS or name == "time":
+            array.attrs["units"] = OUTPUT_UNITS.get(name, "Gyr")
+    return failures
 
 
 def _weights(n_lat: int, n_lon: int) -> np.ndarray:

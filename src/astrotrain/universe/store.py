@@ -5,6 +5,9 @@
   parameters.parquet   # one row per planet: the 8 CLERO inputs + labels
   climate.zarr/        # zarr v3, chunked by planet: surface_temperature, asr, olr (planet, lat, lon)
                        # and temperature, specific_humidity, cloud_fraction, u, v (planet, level, lat, lon)
+  atmosphere.parquet   # one row per planet: scenario, biosphere flag, volume mixing ratios x_<gas>, μ,
+                       # terminator temperature and cloud-deck pressure (biosphere.py, terminator.py)
+  evolution.zarr/      # carbonate-silicate trajectories (planet, time) + box-model drivers (planet,) (evolution.py)
   manifest.json        # seed, N, sampling ranges, clero version + weights sha256, sha256 of the data
 ```
 
@@ -39,6 +42,8 @@ FIELD_UNITS = {
 PARAMETERS_FILE = "parameters.parquet"
 CLIMATE_STORE = "climate.zarr"
 MANIFEST_FILE = "manifest.json"
+ATMOSPHERE_FILE = "atmosphere.parquet"
+EVOLUTION_STORE = "evolution.zarr"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,20 @@ class Universe:
         import pandas as pd
 
         return pd.read_parquet(self.path / PARAMETERS_FILE)
+
+    @cached_property
+    def atmosphere(self):
+        """pandas DataFrame, one row per planet: biosphere, gas inventory, terminator state."""
+        import pandas as pd
+
+        return pd.read_parquet(self.path / ATMOSPHERE_FILE)
+
+    def evolution(self) -> dict[str, np.ndarray]:
+        """Evolution trajectories `[planet, time]`, drivers `[planet]`, `ok` and `time` (Gyr)."""
+        import zarr
+
+        group = zarr.open_group(self.path / EVOLUTION_STORE, mode="r")
+        return {name: np.asarray(array[...]) for name, array in group.arrays()}
 
     def __len__(self) -> int:
         return int(self.manifest["n_planets"])
@@ -79,7 +98,7 @@ class Universe:
 def open_universe(path: str | Path) -> Universe:
     """Open a universe directory, checking that it is complete."""
     path = Path(path)
-    missing = [name for name in (PARAMETERS_FILE, CLIMATE_STORE, MANIFEST_FILE) if not (path / name).exists()]
+    missing = [name for name in (PARAMETERS_FILE, CLIMATE_STORE, ATMOSPHERE_FILE, EVOLUTION_STORE, MANIFEST_FILE) if not (path / name).exists()]
     if missing:
         raise UserError(f"universe at {path} is incomplete (missing {missing}); delete it and run `astrotrain data generate`")
     return Universe(path)

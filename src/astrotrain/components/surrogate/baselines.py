@@ -12,6 +12,18 @@ import torch
 from torch import nn
 
 
+def report(cfg, module, datamodule, run_dir) -> dict:
+    """The run's `baselines` (metrics.json): the plain-MLP reference, unless disabled."""
+    import time
+
+    epochs = cfg.components.surrogate.mlp_baseline_epochs
+    if epochs == 0:
+        return {}
+    started = time.perf_counter()
+    rmse = mlp_baseline_rmse(datamodule, epochs, cfg.run.seed)
+    return {"mlp_surface_temperature_rmse_K": rmse, "mlp_wall_time_s": round(time.perf_counter() - started, 2)}
+
+
 def mlp_baseline_rmse(datamodule, epochs: int, seed: int, width: int = 256, lr: float = 1e-3, batch_size: int = 64) -> float:
     """Area-weighted surface-temperature RMSE (K) on the test split of a plain MLP; deterministic in `seed`."""
     from ...universe.labels import area_weights

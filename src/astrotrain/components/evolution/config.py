@@ -1,0 +1,30 @@
+"""Settings of the evolution component (`components.evolution` in the master config)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from ...config.base import Section
+
+
+class EvolutionConfig(Section):
+    enabled: bool = Field(True, description="train this component in the full pipeline")
+    start_steps: int = Field(10, ge=1, le=80, description="observed start of each trajectory (time-grid points, 50 Myr apart)")
+    patch_steps: int = Field(27, ge=1, le=90, description="future time steps decoded per transformer token (PatchTST-style)")
+    max_epochs: int | None = Field(150, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
+    batch_size: int = Field(64, ge=1, le=65536, description="trajectories per optimiser step")
+    lr: float = Field(2e-3, gt=0, le=1.0, description="peak AdamW learning rate")
+    weight_decay: float = Field(1e-4, ge=0, le=1.0)
+    warmup_steps: int = Field(200, ge=0, description="linear warm-up, then cosine decay")
+    min_lr_ratio: float = Field(0.01, ge=0, le=1)
+    d_model: int = Field(32, ge=8, le=4096, description="token width")
+    n_heads: int = Field(4, ge=1, le=64)
+    n_layers: int = Field(1, ge=1, le=48)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    speed_trajectories: int = Field(200, ge=0, description="test trajectories re-integrated with solve_ivp to time the ODE (0 = skip)")
+
+    @model_validator(mode="after")
+    def _shapes(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
+        return self

@@ -1,0 +1,105 @@
+"""The universe's second slice: biosphere draw, gas inventory, terminator state, stored evolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from astrotrain.config.schema import UniverseConfig
+from astrotrain.universe import biosphere as bio
+from astrotrain.universe.generate import ensure_universe
+from astrotrain.universe.terminator import CLOUD_DECK_FRACTION, N_PROBED_LEVELS, terminator_state
+
+
+def test_life_probability_rises_with_habitable_fraction_from_zero():
+    h = np.linspace(0, 1, 101)
+    p = bio.life_probability(h)
+    assert p[0] == 0.0 and np.all(np.diff(p) > 0)
+    assert p[-1] == pytest.approx(bio.P_MAX * (1 - np.exp(-1 / bio.H_SCALE)))
+    assert bio.life_probability(np.array([bio.H_SCALE]))[0] == pytest.approx(bio.P_MAX * (1 - np.exp(-1)))
+
+
+def test_ozone_follows_the_square_root_of_oxygen():
+    o2 = np.array([0.21, 0.021, 0.0021, 0.0])
+    o3 = bio.ozone_from_oxygen(o2)
+    assert o3[0] == pytest.approx(3e-7)
+    np.testing.assert_allclose(o3[:2] / o3[1:3], np.sqrt(10.0))
+    assert o3[3] == 0.0
+
+
+def _draw(n=20000, seed=1):
+    rng = np.random.default_rng(seed)
+    params = {"T_star": rng.uniform(2500, 5800, n), "CO2": 10 ** rng.uniform(-6, -0.05, n), "CH4": 10 ** rng.uniform(-8, np.log10(0.05), n)}
+    h = np.where(rng.random(n) < 0.3, 0.0, rng.random(n))
+    states = np.where(rng.random(n) < 0.05, "moist_greenhouse", "eyeball")
+    x_h2o = 10 ** rng.uniform(-8, -1, n)
+    return params, h, states, x_h2o, bio.draw_atmospheres(params, h, states, x_h2o, seed)
+
+
+def test_gas_inventory_is_consistent_with_its_scenario():
+    params, h, states, x_h2o, atm = _draw()
+    scenario, alive = atm["scenario"], atm["biosphere"]
+    total = sum(atm[f"x_{g}"] for g in bio.GASES)
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
+    np.testing.assert_allclose(atm["x_H2O"], x_h2o)
+    # CLERO's CO2 and CH4 are the dry-air fractions, diluted by the water vapour only
+    np.testing.assert_allclose(atm["x_CO2"], params["CO2"] * (1 - x_h2o), rtol=1e-12)
+    assert not alive[h == 0].any(), "no life without a habitable surface"
+    assert np.array_equal(alive, np.isin(scenario, ["inhabited_oxygenic", "inhabited_anoxic"]))
+    has_o2 = atm["x_O2"] > 0
+    assert np.array_equal(has_o2, np.isin(scenario, ["inhabited_oxygenic", "abiotic_water_loss_o2", "abiotic_photolysis_o2"]))
+    assert np.array_equal(atm["x_O3"] > 0, has_o2)
+    for gas in ("N2O", "CH3Cl", "DMS"):
+        assert np.array_equal(atm[f"x_{gas}"] > 0, alive), gas  # biogenic gases only with life
+    # false positives: abiotic O2 only around M dwarfs or on moist-greenhouse planets
+    fp = np.isin(scenario, ["abiotic_water_loss_o2", "abiotic_photolysis_o2"])
+    assert fp.sum() > 500
+    assert np.all((params["T_star"][fp] < bio.M_DWARF_T_STAR) | (states[fp] == "moist_greenhouse"))
+    # the prevalence of life follows P(life | h)
+    for lo, hi in ((0.05, 0.15), (0.5, 0.7)):
+        band = (h >= lo) & (h < hi)
+        assert alive[band].mean() == pytest.approx(bio.life_probability(h[band]).mean(), abs=0.03)
+    mu = bio.mean_molecular_weight({g: atm[f"x_{g}"] for g in bio.GASES})
+    np.testing.assert_allclose(atm["mu"], mu)
+    assert atm["mu"].min() > 17.0 and atm["mu"].max() < 44.1
+
+
+def test_terminator_state_reads_the_limb_of_the_cube():
+    n, levels, lat, lon = 2, 10, np.linspace(-87, 87, 32), np.linspace(-177.1875, 177.1875, 64)
+    temperature = np.full((n, levels, 32, 64), 300.0)
+    terminator = np.abs(np.abs(lon) - 90) < 6
+    temperature[..., terminator] = 200.0  # the limb is colder than the rest
+    temperature[:, :-N_PROBED_LEVELS] = 260.0  # and the deep levels are not probed
+    q = np.full((n, levels, 32, 64), 1e-3)
+    cloud = np.zeros((n, levels, 32, 64))
+    cloud[1, 7, :, :] = CLOUD_DECK_FRACTION + 0.1  # planet 1: a deck at level 7
+    pressure = np.tile(np.geomspace(9e4, 1e3, levels), (n, 1))
+    out = terminator_state(temperature, q, cloud, pressure, np.array([1e5, 1e5]), lat, lon)
+    np.testing.assert_allclose(out["terminator_temperature"], 200.0)
+    r = 1e-3 / (1 - 1e-3) * 28.96 / 18.015
+    np.testing.assert_allclose(out["x_H2O"], r / (1 + r))
+    assert out["cloud_top_pressure"][0] == 1e5 and out["cloud_top_pressure"][1] == pytest.approx(pressure[1, 7])
+
+
+def test_universe_stores_atmospheres_and_evolution_deterministically(tmp_path):
+    cfg = UniverseConfig(n_planets=24, cache_dir=str(tmp_path))
+    u = ensure_universe(cfg, progress=False)
+    atm, evo = u.atmosphere, u.evolution()
+    assert len(atm) == 24 and set(atm["scenario"]) <= set(bio.SCENARIOS)
+    assert evo["pCO2"].shape == (24, 91) and evo["ok"].all()
+    assert u.manifest["evolution_failures"]["count"] == 0
+    # the O2 the evolution ends with is the O2 of the planet's atmosphere today
+    po2_today = atm["x_O2"].to_numpy() * u.parameters["P0"].to_numpy()
+    np.testing.assert_allclose(evo["O2_today"], po2_today)
+    again = ensure_universe(UniverseConfig(n_planets=24, cache_dir=str(tmp_path / "b")), progress=False)
+    assert again.manifest["sha256"] == u.manifest["sha256"]
+
+
+def test_failed_evolution_integrations_are_counted_in_the_manifest(tmp_path):
+    cfg = UniverseConfig(n_planets=16, cache_dir=str(tmp_path), evolution_method="RK45", evolution_max_evaluations=100)
+    u = ensure_universe(cfg, progress=False)
+    failures = u.manifest["evolution_failures"]
+    evo = u.evolution()
+    assert failures["count"] == int((~evo["ok"]).sum()) > 0
+    assert {f["planet"] for f in failures["planets"]} == set(np.flatnonzero(~evo["ok"]).tolist())
+    assert np.isnan(evo["pCO2"][~evo["ok"]]).all()
