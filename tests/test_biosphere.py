@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from astrotrain.config.schema import UniverseConfig
+from astrotrain.errors import UserError
 from astrotrain.universe import biosphere as bio
 from astrotrain.universe.generate import ensure_universe
 from astrotrain.universe.terminator import CLOUD_DECK_FRACTION, N_PROBED_LEVELS, terminator_state
@@ -96,10 +97,31 @@ def test_universe_stores_atmospheres_and_evolution_deterministically(tmp_path):
 
 
 def test_failed_evolution_integrations_are_counted_in_the_manifest(tmp_path):
-    cfg = UniverseConfig(n_planets=16, cache_dir=str(tmp_path), evolution_method="RK45", evolution_max_evaluations=100)
+    # an explicit solver on a stiff system, with a budget of right-hand-side calls: some fail
+    cfg = UniverseConfig(n_planets=16, cache_dir=str(tmp_path), evolution_method="RK45", evolution_max_evaluations=3000)
     u = ensure_universe(cfg, progress=False)
     failures = u.manifest["evolution_failures"]
     evo = u.evolution()
-    assert failures["count"] == int((~evo["ok"]).sum()) > 0
+    assert 16 > failures["count"] == int((~evo["ok"]).sum()) > 0
     assert {f["planet"] for f in failures["planets"]} == set(np.flatnonzero(~evo["ok"]).tolist())
     assert np.isnan(evo["pCO2"][~evo["ok"]]).all()
+    # the evolution component trains on the rest and counts what it left out
+    from astrotrain.components.evolution.data import EvolutionDataModule
+    from astrotrain.config.schema import SplitConfig
+
+    dm = EvolutionDataModule(u, start_steps=10, split=SplitConfig(), batch_size=4)
+    dm.setup()
+    kept = np.concatenate(list(dm.indices.values()))
+    assert dm.excluded == failures["count"] and len(kept) == 16 - failures["count"]
+    assert evo["ok"][kept].all()
+    assert dm.treatment()["normalisation"]["excluded_failed_integrations"] == failures["count"]
+    all_failed = ensure_universe(UniverseConfig(n_planets=16, cache_dir=str(tmp_path / "x"), evolution_method="RK45", evolution_max_evaluations=100), progress=False)
+    with pytest.raises(UserError, match=r"only 0 training trajectories .* \(16 failed"):
+        EvolutionDataModule(all_failed, start_steps=10, split=SplitConfig(), batch_size=4).setup()
+    # and the quality report rejects each failed planet, with its reason
+    from astrotrain.data.quality import universe_report
+
+    report = universe_report(u)
+    rejected = [r for r in report.records if r.check == "integration"]
+    assert len(rejected) == failures["count"] and all(r.action == "rejected" and "evaluations" in r.detail for r in rejected)
+    assert report.summary["evolution failures"] == failures["count"]

@@ -111,3 +111,18 @@ def test_smoke_training_retrieves_abundances_and_an_observed_spectrum(tmp_path, 
     truth = np.log10(max(universe.atmosphere.iloc[0]["x_CO2"], 1e-10))
     assert abs(retrieval["log10_abundance"]["CO2"] - truth) < 3 * max(retrieval["sigma_dex"]["CO2"], 0.3)
     assert metrics["baselines"]["observed_spectra_retrieved"] == 1.0
+
+
+def test_unknown_instrument_and_bad_opacity_table_are_clear_errors(tmp_path):
+    from astrotrain.components.spectral.forward import OpacityTable
+
+    res = run_cli(["--validate-only", "--component", "spectral", "components.spectral.instrument=hubble"], cwd=tmp_path)
+    assert res.returncode == 2
+    assert "components.spectral" in res.stderr and "'hubble' is not among instruments" in res.stderr and "jwst_nirspec_prism" in res.stderr
+    table = tmp_path / "opacities.csv"
+    table.write_text("gas,centre_um,width_um,peak_cm2\nNH3,1.5,0.1,1e-21\n")
+    with pytest.raises(UserError, match=r"unknown gases \['NH3'\]"):
+        OpacityTable.from_csv(table)
+    table.write_text("gas,centre_um,width_um,peak_cm2\nCO2,4.3,0,1e-19\n")
+    with pytest.raises(UserError, match="non-positive"):
+        OpacityTable.from_csv(table)

@@ -101,6 +101,7 @@ def universe_report(universe, split_indices: dict | None = None) -> QualityRepor
     bad_hab = int(((table["habitable_fraction"] < 0) | (table["habitable_fraction"] > 1)).sum())
     if bad_hab:
         report.add(QualityRecord(source, "label habitable_fraction", "range", "outside [0, 1]", count=bad_hab))
+    report.add(*second_slice_records(universe, source))
     if split_indices:
         seen: dict[int, str] = {}
         for split, idx in split_indices.items():
@@ -111,6 +112,8 @@ def universe_report(universe, split_indices: dict | None = None) -> QualityRepor
     report.summary = {
         "planets": len(universe), "parameters": ", ".join(PARAMETER_NAMES), "sha256": universe.manifest["sha256"],
         **{f"state {k}": v for k, v in universe.manifest["climate_state_counts"].items()},
+        **{f"scenario {k}": v for k, v in universe.manifest["scenario_counts"].items()},
+        "evolution failures": universe.manifest["evolution_failures"]["count"],
         **({f"split {k}": len(v) for k, v in split_indices.items()} if split_indices else {}),
     }
     return report
@@ -137,3 +140,29 @@ def archive_report(archive, mapped) -> QualityReport:
         "with imputed inputs": int((inputs["imputed"] != "").sum()),
     }
     return report
+
+
+def second_slice_records(universe, source: str, conservation_rtol: float = 1e-6) -> list[QualityRecord]:
+    """Atmospheres (finite mixing ratios in [0, 1] summing to 1) and evolution trajectories
+    (failed integrations: rejected with their reason; carbon conserved in the others)."""
+    import numpy as np
+
+    records = []
+    atmosphere = universe.atmosphere
+    x = atmosphere[[c for c in atmosphere.columns if c.startswith("x_")]].to_numpy()
+    bad = int((~np.isfinite(x) | (x < 0) | (x > 1)).any(axis=1).sum())
+    if bad:
+        records.append(QualityRecord(source, "atmosphere x_*", "range", "mixing ratio non-finite or outside [0, 1]", count=bad))
+    off = int((np.abs(x.sum(axis=1) - 1.0) > 1e-9).sum())
+    if off:
+        records.append(QualityRecord(source, "atmosphere x_*", "sum", "mixing ratios do not sum to 1", count=off))
+    for failure in universe.manifest["evolution_failures"]["planets"]:
+        records.append(QualityRecord(source, f"planet {failure['planet']}", "integration", f"evolution excluded: {failure['reason']}", "rejected"))
+    evolution = universe.evolution()
+    ok = evolution["ok"].astype(bool)
+    total = evolution["C_atmosphere_ocean"] + evolution["C_carbonate"] + evolution["C_mantle"]
+    drift = np.abs(total[ok] / evolution["C_total"][ok, None] - 1.0).max(axis=1) if ok.any() else np.zeros(0)
+    leaky = int((drift > conservation_rtol).sum())
+    if leaky:
+        records.append(QualityRecord(source, "evolution", "conservation", f"carbon drifts by more than {conservation_rtol:g} (max {drift.max():.2g})", count=leaky))
+    return records

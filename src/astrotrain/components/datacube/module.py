@@ -22,13 +22,14 @@ import torch
 import torch.nn.functional as F
 from clero.climate_analysis import latitude_centers
 
+from ...training.heldout import HeldOutMetrics
 from ...training.schedule import with_warmup_cosine
 from ...universe.labels import area_weights
 from . import physics
 from .model import DatacubeUNet
 
 
-class DatacubeModule(L.LightningModule):
+class DatacubeModule(HeldOutMetrics, L.LightningModule):
     def __init__(self, cfg, stats: dict[str, np.ndarray], levels: np.ndarray, physics_constraints: bool):
         super().__init__()
         self.cfg, self.physics_constraints = cfg, physics_constraints
@@ -97,24 +98,12 @@ class DatacubeModule(L.LightningModule):
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=True, on_epoch=False, batch_size=len(batch["params"]))
         return parts["loss"]
 
-    def validation_step(self, batch, batch_idx):
-        self._accumulate(batch)
-
-    def test_step(self, batch, batch_idx):
-        self._accumulate(batch)
-
-    def on_validation_epoch_end(self):
-        self.log_dict({f"val/{k}": v for k, v in self._metrics().items()})
-
-    def on_test_epoch_end(self):
-        self.log_dict({f"test/{k}": v for k, v in self._metrics().items()})
-
     # -- science metrics ----------------------------------------------------------------------
     def _add(self, name: str, value: torch.Tensor) -> None:
         self._sums[name] = self._sums.get(name, 0) + value.detach().double()
 
     @torch.no_grad()
-    def _accumulate(self, batch) -> None:
+    def _evaluate(self, batch) -> None:
         batch = fold_time(batch)
         pred, truth, w = self(batch), batch["target"], self.area_weights
         self._add("n", torch.tensor(float(len(truth)), device=truth.device))
@@ -139,7 +128,7 @@ class DatacubeModule(L.LightningModule):
                     rh = cube[:, self.fields.index("specific_humidity")] / physics.saturation_specific_humidity(t, p)
                     self._add(f"supersaturated_share_{name}", (rh > 1 + self.cfg.rh_tolerance).double().mean() * len(truth))
 
-    def _metrics(self) -> dict[str, float]:
+    def _compute_metrics(self) -> dict[str, float]:
         sums = self._sums
         self._sums = {}
         if self.trainer.world_size > 1:

@@ -68,8 +68,13 @@ class EvolutionDataModule(SplitDataModule):
             raise UserError(f"components.evolution.start_steps={self.start_steps} leaves nothing to forecast on a {len(self.time)}-point time grid; lower it")
         splits = planet_splits(len(ok), self.split.train, self.split.val, self.split.seed)
         self.indices = {name: idx[ok[idx]] for name, idx in splits.items()}  # failed integrations: out
-        features, drivers = trajectory_features(evolution), driver_features(evolution)
         train = self.indices["train"]
+        if len(train) < 2:
+            raise UserError(
+                f"only {len(train)} training trajectories of universe {self.universe.path} integrated "
+                f"({self.excluded} failed, see its manifest); loosen data.universe.evolution_* or raise n_planets"
+            )
+        features, drivers = trajectory_features(evolution), driver_features(evolution)
         self.stats = {
             "feature_mean": features[train].mean(axis=(0, 1)),
             "feature_std": features[train].std(axis=(0, 1)) + 1e-6,

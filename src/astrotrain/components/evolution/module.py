@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torchmetrics import MeanMetric
 
+from ...training.heldout import HeldOutMetrics, adamw
 from ...training.schedule import with_warmup_cosine
 from . import physics
 from .data import FEATURES
@@ -25,7 +26,7 @@ _REPORTED = {"log10_pCO2": "rmse_log10_pco2_dex", "temperature": "rmse_temperatu
              "f_carbonate": "rmse_carbonate_share", "f_mantle": "rmse_mantle_share"}
 
 
-class EvolutionModule(L.LightningModule):
+class EvolutionModule(HeldOutMetrics, L.LightningModule):
     def __init__(self, cfg, stats: dict[str, np.ndarray], start_steps: int, physics_constraints: bool):
         super().__init__()
         self.cfg, self.start_steps, self.physics_constraints = cfg, start_steps, physics_constraints
@@ -68,18 +69,6 @@ class EvolutionModule(L.LightningModule):
             self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=len(batch["drivers"]))
         return loss
 
-    def validation_step(self, batch, batch_idx):
-        self._evaluate(batch)
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch)
-
-    def on_validation_epoch_end(self):
-        self.log_dict({f"val/{k}": v for k, v in self._compute_metrics().items()})
-
-    def on_test_epoch_end(self):
-        self.log_dict({f"test/{k}": v for k, v in self._compute_metrics().items()})
-
     def _evaluate(self, batch) -> None:
         out = self.forecast(batch)
         truth = batch["trajectory"][:, self.start_steps :]
@@ -103,11 +92,7 @@ class EvolutionModule(L.LightningModule):
         return out
 
     def configure_optimizers(self):
-        c = self.cfg
-        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and n != "queries"]
-        no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2 or n == "queries"]
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=c.lr)
-        return with_warmup_cosine(optimizer, self.trainer, c)
+        return with_warmup_cosine(adamw(self.model, self.cfg, exempt_names=("queries",)), self.trainer, self.cfg)
 
 
 def build_module(cfg, datamodule) -> EvolutionModule:

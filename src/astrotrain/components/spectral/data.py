@@ -17,11 +17,12 @@ from ...data.tensors import PlanetTensors, SplitDataModule
 from ...universe.biosphere import SCENARIOS
 from ...universe.store import Universe
 from .forward import DEFAULT_OPACITIES, OpacityTable, stellar_radius, transit_depth
-from .instrument import Instrument
+from .instrument import Instrument, binning_matrix
 
 TARGET_GASES = ("CO2", "CH4", "H2O", "O2", "O3")
 """Retrieved gases (log10 volume mixing ratio); O3 is the O2 proxy that is visible even at low O2."""
 FALSE_POSITIVE_SCENARIOS = ("abiotic_water_loss_o2", "abiotic_photolysis_o2")
+CHUNK = 256  # planets per forward-model call
 CONTEXT = ("T_star", "gravity")
 """What an observer knows besides the spectrum: the host's temperature (hence its radius) and
 the planet's surface gravity (radial-velocity mass + white-light radius)."""
@@ -39,7 +40,12 @@ def planet_spectra(universe: Universe, instrument: Instrument, table: OpacityTab
     inputs = {name: atmosphere[name].to_numpy() for name in atmosphere.columns if name.startswith("x_") or name in ("mu", "terminator_temperature", "cloud_top_pressure")}
     inputs.update({name: params[name].to_numpy() for name in ("gravity", "radius", "P0", "T_star")})
     native = instrument.native_grid()
-    return instrument.bin(native, transit_depth(native, inputs, table))
+    averaging = binning_matrix(native, instrument.edges).T
+    out = np.empty((len(params), len(instrument.wavelength)))
+    for start in range(0, len(out), CHUNK):  # binned chunk by chunk: the native grid is ~10^4 points
+        chunk = {name: values[start : start + CHUNK] for name, values in inputs.items()}
+        out[start : start + CHUNK] = transit_depth(native, chunk, table) @ averaging
+    return out
 
 
 def log_abundances(atmosphere, floor: float) -> np.ndarray:

@@ -119,25 +119,14 @@ def transit_radius(wavelength_um, mixing, temperature, mu, gravity, radius_m, su
     return np.maximum(radius, deck)
 
 
-def transit_depth(wavelength_um, atmosphere: dict[str, np.ndarray], table: OpacityTable, chunk: int = 512) -> np.ndarray:
+def transit_depth(wavelength_um, atmosphere: dict[str, np.ndarray], table: OpacityTable) -> np.ndarray:
     """(R(λ) / R⋆)² `[planet, wavelength]` for an atmosphere table (keys as in the universe's
     atmosphere: x_<gas>, mu, terminator_temperature, cloud_top_pressure; gravity, radius [R_earth],
-    P0 [bar], T_star), computed in chunks of planets."""
-    n = len(atmosphere["mu"])
-    out = np.empty((n, len(wavelength_um)), dtype=np.float64)
-    for start in range(0, n, chunk):
-        sl = slice(start, start + chunk)
-        mixing = {gas: np.asarray(atmosphere[f"x_{gas}"])[sl] for gas in RAYLEIGH_RATIO if f"x_{gas}" in atmosphere}
-        radius = transit_radius(
-            wavelength_um,
-            mixing,
-            np.asarray(atmosphere["terminator_temperature"])[sl],
-            np.asarray(atmosphere["mu"])[sl],
-            np.asarray(atmosphere["gravity"])[sl],
-            np.asarray(atmosphere["radius"])[sl] * R_EARTH,
-            np.asarray(atmosphere["P0"])[sl] * 1e5,
-            np.asarray(atmosphere["cloud_top_pressure"])[sl],
-            table,
-        )
-        out[sl] = (radius / stellar_radius(np.asarray(atmosphere["T_star"])[sl])[:, None]) ** 2
-    return out
+    P0 [bar], T_star)."""
+    a = {name: np.asarray(values, dtype=np.float64) for name, values in atmosphere.items()}
+    mixing = {gas: a[f"x_{gas}"] for gas in RAYLEIGH_RATIO if f"x_{gas}" in a}
+    radius = transit_radius(
+        wavelength_um, mixing, a["terminator_temperature"], a["mu"], a["gravity"], a["radius"] * R_EARTH,
+        a["P0"] * 1e5, a["cloud_top_pressure"], table,
+    )
+    return (radius / stellar_radius(a["T_star"])[:, None]) ** 2

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric, R2Score
 from torchmetrics.classification import BinaryAUROC
 
+from ...training.heldout import HeldOutMetrics, adamw
 from ...training.schedule import with_warmup_cosine
 from ...universe.biosphere import SCENARIOS
 from .data import CONTEXT, FALSE_POSITIVE_SCENARIOS, TARGET_GASES
@@ -29,7 +30,7 @@ _FP_CODES = [SCENARIOS.index(s) for s in FALSE_POSITIVE_SCENARIOS]
 _ABIOTIC_CODES = [i for i, s in enumerate(SCENARIOS) if s.startswith("abiotic")]
 
 
-class SpectralModule(L.LightningModule):
+class SpectralModule(HeldOutMetrics, L.LightningModule):
     def __init__(self, cfg, stats: dict[str, np.ndarray], n_bins: int, seed: int):
         super().__init__()
         self.cfg, self.seed = cfg, seed
@@ -81,18 +82,6 @@ class SpectralModule(L.LightningModule):
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=True, on_epoch=False, batch_size=len(batch["depth"]))
         return parts["loss"]
-
-    def validation_step(self, batch, batch_idx):
-        self._evaluate(batch)
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch)
-
-    def on_validation_epoch_end(self):
-        self.log_dict({f"val/{k}": v for k, v in self._compute_metrics().items()})
-
-    def on_test_epoch_end(self):
-        self.log_dict({f"test/{k}": v for k, v in self._compute_metrics().items()})
 
     def on_fit_end(self) -> None:
         self.calibrate_uncertainty(self.trainer.datamodule.val_dataloader())
@@ -146,11 +135,7 @@ class SpectralModule(L.LightningModule):
         return out
 
     def configure_optimizers(self):
-        c = self.cfg
-        decay = [p for p in self.model.parameters() if p.ndim >= 2]
-        no_decay = [p for p in self.model.parameters() if p.ndim < 2]
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=c.lr)
-        return with_warmup_cosine(optimizer, self.trainer, c)
+        return with_warmup_cosine(adamw(self.model, self.cfg), self.trainer, self.cfg)
 
 
 def build_module(cfg, datamodule) -> SpectralModule:

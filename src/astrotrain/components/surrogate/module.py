@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
+from ...training.heldout import HeldOutMetrics, adamw
 from ...training.schedule import with_warmup_cosine
 from ...universe.labels import HABITABLE_RANGE_K, area_weights
 from . import physics
@@ -28,7 +29,7 @@ from .model import FIELDS, SurrogateTransformer
 _FIELD_UNITS = {"surface_temperature": "K", "asr": "Wm2", "olr": "Wm2"}
 
 
-class SurrogateModule(L.LightningModule):
+class SurrogateModule(HeldOutMetrics, L.LightningModule):
     def __init__(self, cfg, basis: dict[str, np.ndarray], physics_constraints: bool):
         super().__init__()
         self.cfg = cfg
@@ -78,18 +79,6 @@ class SurrogateModule(L.LightningModule):
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:  # self.log costs ~1 ms: only when Lightning writes
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=True, on_epoch=False, batch_size=len(batch["state"]))
         return parts["loss"]
-
-    def validation_step(self, batch, batch_idx):
-        self._evaluate(batch)
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch)
-
-    def on_validation_epoch_end(self):
-        self.log_dict({f"val/{k}": v for k, v in self._compute_metrics().items()}, sync_dist=False)
-
-    def on_test_epoch_end(self):
-        self.log_dict({f"test/{k}": v for k, v in self._compute_metrics().items()}, sync_dist=False)
 
     # -- uncertainty calibration ------------------------------------------------------------
     def on_fit_end(self) -> None:
@@ -165,14 +154,7 @@ class SurrogateModule(L.LightningModule):
 
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):
-        c = self.cfg
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            (no_decay if p.ndim < 2 or "identity" in name or "queries" in name else decay).append(p)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=c.lr, foreach=True
-        )
-        return with_warmup_cosine(optimizer, self.trainer, c)
+        return with_warmup_cosine(adamw(self.model, self.cfg, exempt_names=("identity", "queries")), self.trainer, self.cfg)
 
 
 def weighted_quantile(values: torch.Tensor, weights: torch.Tensor, q: float) -> torch.Tensor:
