@@ -33,16 +33,20 @@ def _draw(n=20000, seed=1):
     params = {"T_star": rng.uniform(2500, 5800, n), "CO2": 10 ** rng.uniform(-6, -0.05, n), "CH4": 10 ** rng.uniform(-8, np.log10(0.05), n)}
     h = np.where(rng.random(n) < 0.3, 0.0, rng.random(n))
     states = np.where(rng.random(n) < 0.05, "moist_greenhouse", "eyeball")
-    x_h2o = 10 ** rng.uniform(-8, -1, n)
-    return params, h, states, x_h2o, bio.draw_atmospheres(params, h, states, x_h2o, seed)
+    q = 10 ** rng.uniform(-8, -1, n)  # terminator specific humidity, kg/kg
+    return params, h, states, q, bio.draw_atmospheres(params, h, states, q, seed)
 
 
 def test_gas_inventory_is_consistent_with_its_scenario():
-    params, h, states, x_h2o, atm = _draw()
+    params, h, states, q, atm = _draw()
     scenario, alive = atm["scenario"], atm["biosphere"]
     total = sum(atm[f"x_{g}"] for g in bio.GASES)
     np.testing.assert_allclose(total, 1.0, atol=1e-12)
-    np.testing.assert_allclose(atm["x_H2O"], x_h2o)
+    # H2O from q with the planet's own dry molar mass (a CO2 atmosphere holds fewer H2O molecules per kg)
+    x_h2o = atm["x_H2O"]
+    mu_dry = sum(bio.MOLAR_MASS[g] * atm[f"x_{g}"] for g in bio.GASES if g != "H2O") / (1 - x_h2o)
+    r = q / (1 - q) * mu_dry / 18.015
+    np.testing.assert_allclose(x_h2o, r / (1 + r), rtol=1e-12)
     # CLERO's CO2 and CH4 are the dry-air fractions, diluted by the water vapour only
     np.testing.assert_allclose(atm["x_CO2"], params["CO2"] * (1 - x_h2o), rtol=1e-12)
     assert not alive[h == 0].any(), "no life without a habitable surface"
@@ -77,8 +81,7 @@ def test_terminator_state_reads_the_limb_of_the_cube():
     pressure = np.tile(np.geomspace(9e4, 1e3, levels), (n, 1))
     out = terminator_state(temperature, q, cloud, pressure, np.array([1e5, 1e5]), lat, lon)
     np.testing.assert_allclose(out["terminator_temperature"], 200.0)
-    r = 1e-3 / (1 - 1e-3) * 28.96 / 18.015
-    np.testing.assert_allclose(out["x_H2O"], r / (1 + r))
+    np.testing.assert_allclose(out["specific_humidity"], 1e-3)
     assert out["cloud_top_pressure"][0] == 1e5 and out["cloud_top_pressure"][1] == pytest.approx(pressure[1, 7])
 
 
@@ -116,7 +119,7 @@ def test_failed_evolution_integrations_are_counted_in_the_manifest(tmp_path):
     assert evo["ok"][kept].all()
     assert dm.treatment()["normalisation"]["excluded_failed_integrations"] == failures["count"]
     all_failed = ensure_universe(UniverseConfig(n_planets=16, cache_dir=str(tmp_path / "x"), evolution_method="RK45", evolution_max_evaluations=100), progress=False)
-    with pytest.raises(UserError, match=r"only 0 training trajectories .* \(16 failed"):
+    with pytest.raises(UserError, match=r"only 0 train trajectories .* \(16 failed"):
         EvolutionDataModule(all_failed, start_steps=10, split=SplitConfig(), batch_size=4).setup()
     # and the quality report rejects each failed planet, with its reason
     from astrotrain.data.quality import universe_report

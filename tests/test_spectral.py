@@ -47,6 +47,9 @@ def test_observed_spectrum_is_binned_by_inverse_variance(tmp_path):
         ("header", r"lacks a numeric 'gravity'"),
         ("columns", r"lacks the column\(s\) \['error'\]"),
         ("text", r"wavelength is not a finite number in data row 2"),
+        ("noise", r"typical error of 57.7 ppm per bin, but the model is trained at 1 ppm .*noise_ppm=57.7 and retrain"),
+        ("star", r"T_star = 9000 is outside the range the model was trained on \[2500, 5800\]"),
+        ("masked", r"depth is not a finite number in data row 4"),
     ],
 )
 def test_bad_observed_spectra_name_the_file_and_the_fix(tmp_path, case, message):
@@ -68,6 +71,16 @@ def test_bad_observed_spectra_name_the_file_and_the_fix(tmp_path, case, message)
         write_spectrum(path, w[w < 5.0])
     elif case == "header":
         write_spectrum(path, w, header="# T_star: 3300\n")
+    elif case == "noise":
+        write_spectrum(path, w, error=np.full(len(w), 1e-4))
+    elif case == "star":
+        write_spectrum(path, w, header="# T_star: 9000\n# gravity: 9.8\n")
+    elif case == "masked":  # an ECSV table with a missing cell
+        from astropy.table import MaskedColumn, Table
+
+        path = tmp_path / "masked.ecsv"
+        depth = MaskedColumn(np.full(len(w), 1e-3), mask=np.arange(len(w)) == 3)
+        Table({"wavelength": w, "depth": depth, "error": np.full(len(w), 5e-6)}, meta={"T_star": 3300, "gravity": 9.8}).write(path, format="ascii.ecsv")
     elif case == "text":
         path.write_text("# T_star: 3300\n# gravity: 9.8\nwavelength,depth,error\n1.0,1e-3,1e-6\nabc,1e-3,1e-6\n")
     elif case == "columns":
@@ -123,9 +136,10 @@ def test_unknown_instrument_and_bad_opacity_table_are_clear_errors(tmp_path):
     table.write_text("gas,centre_um,width_um,peak_cm2\nNH3,1.5,0.1,1e-21\n")
     with pytest.raises(UserError, match=r"unknown gases \['NH3'\]"):
         OpacityTable.from_csv(table)
-    table.write_text("gas,centre_um,width_um,peak_cm2\nCO2,4.3,0,1e-19\n")
-    with pytest.raises(UserError, match="non-positive"):
-        OpacityTable.from_csv(table)
+    for row in ("CO2,4.3,0,1e-19", "CO2,4.3,0.1,strong", "CO2,4.3,,1e-19"):
+        table.write_text(f"gas,centre_um,width_um,peak_cm2\n{row}\n")
+        with pytest.raises(UserError, match=r"row 1: centre/width/peak missing, not a number or <= 0"):
+            OpacityTable.from_csv(table)
 
 
 @pytest.mark.slow

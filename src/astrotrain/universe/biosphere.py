@@ -19,7 +19,7 @@ Every planet gets one *scenario*, drawn from its climate with a seeded generator
 Abundances are volume mixing ratios of the whole (moist) atmosphere: the dry atmosphere —
 CO2 and CH4 as the planet's CLERO parameters (never changed: the climate was computed with
 them), the gases below, N2 filling the rest — diluted by the H2O from the datacube's
-terminator humidity (`terminator.py`): x_gas = x_gas,dry · (1 − x_H2O). Biosignature ranges (log-uniform):
+terminator humidity (`terminator.py`, converted with the planet's own dry μ): x_gas = x_gas,dry · (1 − x_H2O). Biosignature ranges (log-uniform):
 
 | gas | oxygenic biosphere | anoxic biosphere | Earth today | source of the range |
 |---|---|---|---|---|
@@ -37,6 +37,8 @@ photolysis 1e-4 … 1e-2; O2 is capped so that N2 keeps >= 1 % of the dry atmosp
 from __future__ import annotations
 
 import numpy as np
+
+from .terminator import h2o_volume_fraction
 
 P_MAX = 0.8  # P(life) of a planet whose whole surface is habitable (h → 1)
 H_SCALE = 0.15  # habitable fraction at which P(life) reaches 63 % of P_MAX
@@ -74,7 +76,7 @@ def mean_molecular_weight(mixing: dict[str, np.ndarray]) -> np.ndarray:
     return sum(MOLAR_MASS[g] * np.asarray(mixing[g]) for g in GASES)
 
 
-def draw_atmospheres(params: dict[str, np.ndarray], habitable_fraction, climate_state_names, x_h2o, seed: int) -> dict[str, np.ndarray]:
+def draw_atmospheres(params: dict[str, np.ndarray], habitable_fraction, climate_state_names, specific_humidity, seed: int) -> dict[str, np.ndarray]:
     """Scenario, biosphere flag and mixing ratios of every planet (one seeded stream, planet order)."""
     rng = np.random.default_rng([seed, 0xB105])
     n = len(habitable_fraction)
@@ -102,7 +104,8 @@ def draw_atmospheres(params: dict[str, np.ndarray], habitable_fraction, climate_
     for gas, (oxy_range, anoxic_range) in _BIOGENIC.items():
         x[gas] = np.where(oxygenic, log_uniform(*oxy_range), np.where(inhabited, log_uniform(*anoxic_range), 0.0))
     x["N2"] = np.maximum(1.0 - sum(x[g] for g in GASES if g not in ("N2", "H2O")), 0.0)
-    h2o = np.clip(np.asarray(x_h2o, dtype=np.float64), 0.0, 1.0)
+    mu_dry = sum(MOLAR_MASS[g] * x[g] for g in GASES if g != "H2O")
+    h2o = h2o_volume_fraction(np.clip(np.asarray(specific_humidity, dtype=np.float64), 0.0, 0.999), mu_dry)
     x = {g: v * (1.0 - h2o) for g, v in x.items()}
     x["H2O"] = h2o
     scenario = np.select(

@@ -11,7 +11,10 @@ C_c and the mantle C_m; the total C_a + C_c + C_m is conserved exactly by the eq
   (Earth's ~7 Tmol C/yr);
 * the ocean holds `OCEAN_BUFFER` times the atmosphere's CO2: pCO2 = C_a / (1 + OCEAN_BUFFER);
 * the star brightens as the Sun does (Gough 1981): S(t) = F⋆ / (1 + 0.4 (1 − t/t⊙)), t⊙ =
-  4.57 Gyr, with F⋆ the planet's instellation today (its universe parameter);
+  4.57 Gyr, with F⋆ the planet's universe instellation, reached at t⊙ (the grid's last point,
+  4.5 Gyr, sees 0.994 F⋆). Every host brightens like the Sun — a documented simplification:
+  M dwarfs evolve more slowly on the main sequence (their pre-main-sequence phase is what
+  biosphere.py's water-loss O2 stands for);
 * surface temperature from a zero-dimensional energy balance, T = T_eq + ΔT_GH with
   T_eq = (S (1 − A) / 4σ)^(1/4), A = 0.3, and ΔT_GH = 24 K + λ ln(1 + pCO2 / 40 µbar),
   λ = 3 K / ln 2 (3 K per CO2 doubling, logarithmic forcing of Myhre et al. 1998; the 24 K
@@ -146,18 +149,21 @@ class BoxModel:
         )
 
 
-def integrate(drivers: dict[str, float], method: str = "LSODA", rtol: float = 1e-6, max_evaluations: int = 20000) -> dict[str, np.ndarray]:
-    """One planet's trajectory on TIME_GRID_GYR: {output: [time]}. Raises RuntimeError on failure."""
+def integrate(drivers: dict[str, float], method: str = "LSODA", rtol: float = 1e-6, max_evaluations: int = 20000,
+              steps: int | None = None) -> dict[str, np.ndarray]:
+    """One planet's trajectory on TIME_GRID_GYR (its first `steps` points if given): {output: [time]}.
+    Raises RuntimeError on failure."""
     from scipy.integrate import solve_ivp
 
     c_tot = drivers["C_total"]
     c_a0 = drivers["atmosphere_fraction_0"] * c_tot
-    y0 = np.array([c_a0, 0.0, c_tot - c_a0, 0.0 if int(drivers["o2_mode"]) != O2_MODES["abiotic"] else 0.0])
+    y0 = np.array([c_a0, 0.0, c_tot - c_a0, 0.0])  # no carbonates and no O2 at t = 0
     model = BoxModel(drivers, _Budget(max_evaluations))
+    grid = TIME_GRID_GYR[: steps or len(TIME_GRID_GYR)]
     options = {"jac": model.jacobian} if method in ("BDF", "Radau", "LSODA") else {}
     with np.errstate(over="raise", invalid="raise"):
         try:
-            sol = solve_ivp(model.rhs, (0.0, TIME_GRID_GYR[-1]), y0, method=method, t_eval=TIME_GRID_GYR, rtol=rtol, atol=1e-12 * c_tot, **options)
+            sol = solve_ivp(model.rhs, (0.0, grid[-1]), y0, method=method, t_eval=grid, rtol=rtol, atol=1e-12 * c_tot, **options)
         except FloatingPointError as exc:
             raise RuntimeError(f"floating-point error: {exc}") from None
     if not sol.success:
@@ -166,7 +172,7 @@ def integrate(drivers: dict[str, float], method: str = "LSODA", rtol: float = 1e
     if not np.all(np.isfinite(y)):
         raise RuntimeError("non-finite state")
     pco2 = np.maximum(y[0], 0.0) / (1.0 + OCEAN_BUFFER)
-    temp = surface_temperature(drivers["F_star"] * luminosity_factor(TIME_GRID_GYR), pco2)
+    temp = surface_temperature(drivers["F_star"] * luminosity_factor(grid), pco2)
     return {"pCO2": pco2, "temperature": temp, "pO2": np.maximum(y[3], 0.0), "C_atmosphere_ocean": y[0], "C_carbonate": y[1], "C_mantle": y[2]}
 
 

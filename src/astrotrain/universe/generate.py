@@ -35,7 +35,7 @@ from .store import (
 )
 from .terminator import terminator_state
 
-FORMAT_VERSION = 2  # 2: atmosphere (biosphere, gases, terminator) and evolution slices
+FORMAT_VERSION = 3  # 2: atmosphere (biosphere, gases, terminator) and evolution slices; 3: H2O with the planet's dry μ
 PLANET_CHUNK = 64
 
 
@@ -122,8 +122,8 @@ def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
         table["global_mean_surface_temperature"] = global_ts
         table.to_parquet(tmp / PARAMETERS_FILE, index=False, compression="zstd")
         terminator = {key: np.concatenate(parts) for key, parts in terminator.items()}
-        atmosphere = draw_atmospheres(params, hab, table["climate_state_name"].to_numpy(), terminator["x_H2O"], cfg.seed)
-        cube_state = {k: v for k, v in terminator.items() if k != "x_H2O"}  # x_H2O: in the inventory
+        atmosphere = draw_atmospheres(params, hab, table["climate_state_name"].to_numpy(), terminator["specific_humidity"], cfg.seed)
+        cube_state = {k: v for k, v in terminator.items() if k != "specific_humidity"}  # as x_H2O in the inventory
         atmosphere_table = pd.DataFrame({"planet": np.arange(n, dtype=np.int64), **atmosphere, **cube_state})
         atmosphere_table.to_parquet(tmp / ATMOSPHERE_FILE, index=False, compression="zstd")
         failures = _write_evolution(tmp / EVOLUTION_STORE, params, atmosphere, cfg, progress)

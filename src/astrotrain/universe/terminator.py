@@ -9,8 +9,9 @@ columns either side of ±90°) and over the upper `N_PROBED_LEVELS` model levels
 (≈ 0.3 P0 … 10 mbar) of:
 
 * the temperature → the isothermal formula's T;
-* the specific humidity → the H2O volume mixing ratio x = r / (1 + r), with the molar
-  mixing ratio to dry air r = (q / (1 − q)) · μ_dry / μ_H2O;
+* the specific humidity q (kg/kg) → the H2O volume mixing ratio x = r / (1 + r), with the
+  molar mixing ratio to the dry gas r = (q / (1 − q)) · μ_dry / μ_H2O (`h2o_volume_fraction`,
+  applied in biosphere.py once the planet's dry composition, hence μ_dry, is known);
 * the cloud fraction → the grey cloud deck: the pressure of the highest level whose terminator
   cloud fraction reaches `CLOUD_DECK_FRACTION` (no deck, i.e. the surface, if none does).
 """
@@ -23,7 +24,6 @@ N_PROBED_LEVELS = 4  # upper model levels averaged (levels 6-9: 0.28, 0.18, 0.09
 CLOUD_DECK_FRACTION = 0.5  # terminator cloud fraction above which a level counts as an opaque deck
 TERMINATOR_HALF_WIDTH_DEG = 6.0  # columns within this of |lon| = 90° (two per side on CLERO's 5.6° grid)
 M_H2O = 18.015  # g/mol
-M_DRY_AIR = 28.96  # g/mol, the dry background assumed when converting q to a mixing ratio
 
 
 def terminator_columns(lon: np.ndarray) -> np.ndarray:
@@ -54,11 +54,12 @@ def terminator_state(temperature, specific_humidity, cloud_fraction, level_press
     deck = np.where(top >= 0, np.take_along_axis(np.asarray(level_pressure), np.maximum(top, 0)[:, None], axis=1)[:, 0], surface)
     return {
         "terminator_temperature": t_profile[:, upper].mean(axis=1),
-        "x_H2O": _h2o_volume_fraction(q),
+        "specific_humidity": q,
         "cloud_top_pressure": deck,
     }
 
 
-def _h2o_volume_fraction(q: np.ndarray) -> np.ndarray:
-    r = q / (1.0 - q) * M_DRY_AIR / M_H2O
+def h2o_volume_fraction(q: np.ndarray, mu_dry: np.ndarray) -> np.ndarray:
+    """Volume mixing ratio of H2O for specific humidity `q` in a dry gas of molar mass `mu_dry` g/mol."""
+    r = q / (1.0 - q) * mu_dry / M_H2O
     return r / (1.0 + r)

@@ -9,8 +9,8 @@ from ...config.base import Section
 
 class EvolutionConfig(Section):
     enabled: bool = Field(True, description="train this component in the full pipeline")
-    start_steps: int = Field(10, ge=1, le=80, description="observed start of each trajectory (time-grid points, 50 Myr apart)")
-    patch_steps: int = Field(27, ge=1, le=90, description="future time steps decoded per transformer token (PatchTST-style)")
+    start_steps: int = Field(1, ge=1, le=80, description="given start of each trajectory (time-grid points, 50 Myr apart; 1 = the initial state only)")
+    patch_steps: int = Field(30, ge=1, le=90, description="future time steps decoded per transformer token (PatchTST-style)")
     max_epochs: int | None = Field(300, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
     batch_size: int = Field(64, ge=1, le=65536, description="trajectories per optimiser step")
     lr: float = Field(2e-3, gt=0, le=1.0, description="peak AdamW learning rate")

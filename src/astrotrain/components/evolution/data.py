@@ -2,7 +2,8 @@
 
 Per time step (50 Myr, 0-4.5 Gyr) the features are log10 pCO2 [bar], T [K], log10(pO2 + 1e-8
 bar), and the carbonate and mantle shares of the planet's carbon. The first `start_steps`
-are observed; the rest is forecast. Per planet, the drivers of its box model (instellation,
+are given (default 1: the state at t = 0, known from the drivers without integrating anything);
+the rest is forecast. Per planet, the drivers of its box model (instellation,
 carbon inventory, outgassing, subduction, land, O2 mode …) are known inputs. Trajectories whose
 integration failed during generation are excluded and counted (`treatment.json`).
 """
@@ -69,11 +70,12 @@ class EvolutionDataModule(SplitDataModule):
         splits = planet_splits(len(ok), self.split.train, self.split.val, self.split.seed)
         self.indices = {name: idx[ok[idx]] for name, idx in splits.items()}  # failed integrations: out
         train = self.indices["train"]
-        if len(train) < 2:
-            raise UserError(
-                f"only {len(train)} training trajectories of universe {self.universe.path} integrated "
-                f"({self.excluded} failed, see its manifest); loosen data.universe.evolution_* or raise n_planets"
-            )
+        for name, minimum in (("train", 2), ("val", 1), ("test", 1)):
+            if len(self.indices[name]) < minimum:
+                raise UserError(
+                    f"only {len(self.indices[name])} {name} trajectories of universe {self.universe.path} integrated "
+                    f"({self.excluded} failed, see its manifest); loosen data.universe.evolution_* or raise n_planets"
+                )
         features, drivers = trajectory_features(evolution), driver_features(evolution)
         self.stats = {
             "feature_mean": features[train].mean(axis=(0, 1)),

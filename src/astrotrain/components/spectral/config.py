@@ -59,3 +59,17 @@ class SpectralConfig(Section):
         if self.instrument not in self.instruments:
             raise ValueError(f"instrument {self.instrument!r} is not among instruments: {sorted(self.instruments)}")
         return self
+
+    @model_validator(mode="after")
+    def _observed_files_fit_the_instrument(self):
+        """Observed spectra are read and checked with the config (also by --validate-only), before anything runs."""
+        if self.observed:
+            from ...errors import UserError
+            from .instrument import build_instrument
+            from .observed import check_observed_files
+
+            try:
+                check_observed_files(self.observed, build_instrument(self))
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
+        return self

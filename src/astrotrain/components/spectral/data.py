@@ -17,7 +17,7 @@ from ...data.tensors import PlanetTensors, SplitDataModule
 from ...universe.biosphere import SCENARIOS
 from ...universe.store import Universe
 from .forward import DEFAULT_OPACITIES, OpacityTable, stellar_radius, transit_depth
-from .instrument import Instrument, binning_matrix
+from .instrument import Instrument, binning_matrix, build_instrument
 
 TARGET_GASES = ("CO2", "CH4", "H2O", "O2", "O3")
 """Retrieved gases (log10 volume mixing ratio); O3 is the O2 proxy that is visible even at low O2."""
@@ -26,11 +26,6 @@ CHUNK = 256  # planets per forward-model call
 CONTEXT = ("T_star", "gravity")
 """What an observer knows besides the spectrum: the host's temperature (hence its radius) and
 the planet's surface gravity (radial-velocity mass + white-light radius)."""
-
-
-def build_instrument(cfg) -> Instrument:
-    spec = cfg.instruments[cfg.instrument]
-    return Instrument(cfg.instrument, spec.wavelength_min_um, spec.wavelength_max_um, spec.resolution, spec.noise_ppm)
 
 
 def planet_spectra(universe: Universe, instrument: Instrument, table: OpacityTable) -> np.ndarray:
@@ -111,8 +106,5 @@ class SpectralDataModule(SplitDataModule):
 
 
 def build_datamodule(cfg, universe: Universe) -> SpectralDataModule:
-    from .observed import check_observed_files
-
-    sc = cfg.components.spectral
-    check_observed_files(sc.observed, build_instrument(sc))  # bad files fail before anything trains
+    sc = cfg.components.spectral  # observed files were checked with the config (config.py)
     return SpectralDataModule(universe, sc, cfg.data.split, sc.batch_size, cfg.data.num_workers, cfg.run.seed)

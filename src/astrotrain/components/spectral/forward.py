@@ -62,9 +62,14 @@ class OpacityTable:
             raise UserError(f"cannot read the opacity table {path}: {exc}; point components.spectral.opacity_table at a CSV with gas,centre_um,width_um,peak_cm2") from None
         missing = {"gas", "centre_um", "width_um", "peak_cm2"} - set(table.columns)
         unknown = set(table.get("gas", [])) - set(BAND_GASES)
-        bad = table[["centre_um", "width_um", "peak_cm2"]].le(0).any(axis=1) if not missing else None
+        bad = None
+        if not missing:
+            for column in ("centre_um", "width_um", "peak_cm2"):
+                table[column] = pd.to_numeric(table[column], errors="coerce")  # text → NaN → reported
+            values = table[["centre_um", "width_um", "peak_cm2"]]
+            bad = ~(values.gt(0) & np.isfinite(values)).all(axis=1)
         if missing or unknown or (bad is not None and bad.any()):
-            what = f"missing columns {sorted(missing)}" if missing else f"unknown gases {sorted(unknown)}" if unknown else "non-positive centre/width/peak"
+            what = f"missing columns {sorted(missing)}" if missing else f"unknown gases {sorted(unknown)}" if unknown else f"row {int(np.flatnonzero(bad)[0]) + 1}: centre/width/peak missing, not a number or <= 0"
             raise UserError(f"opacity table {path}: {what}; columns gas,centre_um,width_um,peak_cm2 with gases among {BAND_GASES}, all values > 0")
         return cls(
             gas=tuple(table["gas"]),

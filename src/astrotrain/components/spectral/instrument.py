@@ -43,6 +43,12 @@ class Instrument:
         return spectra @ binning_matrix(native_wavelength, self.edges).T
 
 
+def build_instrument(cfg) -> Instrument:
+    """The instrument a `SpectralConfig` selects."""
+    spec = cfg.instruments[cfg.instrument]
+    return Instrument(cfg.instrument, spec.wavelength_min_um, spec.wavelength_max_um, spec.resolution, spec.noise_ppm)
+
+
 def binning_matrix(native_wavelength: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """`[bins, native]` row-normalised averaging weights of the native points falling in each bin."""
     which = np.searchsorted(edges, native_wavelength, side="right") - 1

@@ -46,10 +46,12 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
 
     # -- observation and forward --------------------------------------------------------------
     def observe(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Noisy depths: fresh noise per training step (seeded by (seed, step)), fixed otherwise."""
+        """Noisy depths: fresh noise per training step (seeded by (seed, rank, step): resumable, and
+        different on each DDP rank), fixed otherwise."""
         if not self.training:
             return batch["depth"] + batch["noise"]
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.global_step))
+        seed = int(np.random.SeedSequence([self.seed, int(self.global_rank), int(self.global_step)]).generate_state(1)[0])
+        generator = torch.Generator().manual_seed(seed)
         noise = torch.randn(batch["depth"].shape, generator=generator).to(batch["depth"].device)
         return batch["depth"] + noise * batch["sigma"]
 

@@ -62,12 +62,23 @@ def read_spectrum(path: str | Path) -> ObservedSpectrum:
     if negative.size:
         raise UserError(f"observed spectrum {path}: error must be > 0, got {error[negative[0]]:g} in data row {negative[0] + 1}; give 1σ uncertainties")
     context = {}
+    domain = context_domain()
     for key in CONTEXT_KEYS:
         try:
             context[key] = float(meta[key])
         except (KeyError, TypeError, ValueError):
             raise UserError(f"observed spectrum {path} lacks a numeric {key!r}; add a header line '# {key}: <value>' (ECSV: a meta key)") from None
+        lo, hi = domain[key]
+        if not lo <= context[key] <= hi:
+            raise UserError(f"observed spectrum {path}: {key} = {context[key]:g} is outside the range the model was trained on [{lo:g}, {hi:g}]; the retrieval would extrapolate")
     return ObservedSpectrum(str(path), wavelength, depth, error, context)
+
+
+def context_domain() -> dict[str, tuple[float, float]]:
+    """The universe's range of each context value (CLERO's core domain)."""
+    from clero import CORE_DOMAIN
+
+    return {key: tuple(map(float, CORE_DOMAIN[key])) for key in CONTEXT_KEYS}
 
 
 def _read_table(path: Path):
@@ -82,7 +93,9 @@ def _read_table(path: Path):
             scale = float((1.0 * unit).to(u.um).value) if unit is not None else 1.0
         except u.UnitConversionError:
             raise UserError(f"observed spectrum {path}: wavelength unit {unit} is not a length; use µm (or nm, Angstrom, m)") from None
-        return {name: np.asarray(table[name]) for name in table.colnames}, scale, dict(table.meta)
+        # masked (missing) cells become NaN, reported with their row below
+        columns = {name: np.ma.filled(np.ma.asarray(table[name], dtype=np.float64), np.nan) if table[name].dtype.kind in "fiu" else np.asarray(table[name]) for name in table.colnames}
+        return columns, scale, dict(table.meta)
     import pandas as pd
 
     meta = {}
@@ -114,7 +127,15 @@ def bin_to_instrument(spectrum: ObservedSpectrum, instrument: Instrument) -> tup
             "train with an instrument matching the observation (components.spectral.instrument)"
         )
     depth = np.bincount(which[inside], weights=spectrum.depth[inside] * spectrum.error[inside] ** -2.0, minlength=len(weights)) / weights
-    return depth, weights**-0.5
+    sigma = weights**-0.5
+    typical = float(np.median(sigma)) * 1e6
+    if not 0.5 <= typical / max(instrument.noise_ppm, 1e-12) <= 2.0:
+        raise UserError(
+            f"observed spectrum {spectrum.path} has a typical error of {typical:.3g} ppm per bin, but the model is trained at "
+            f"{instrument.noise_ppm:g} ppm ({instrument.name}), so its uncertainties would not apply; set "
+            f"components.spectral.instruments.{instrument.name}.noise_ppm={typical:.3g} and retrain"
+        )
+    return depth, sigma
 
 
 def check_observed_files(paths: list[str], instrument: Instrument) -> list[tuple[np.ndarray, np.ndarray]]:
