@@ -77,7 +77,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
     ),
     "evolution": ComponentSpec(
         name="evolution",
-        task="start of a carbonate-silicate trajectory + box-model drivers → pCO2, T, pO2, carbon reservoirs to 4.5 Gyr (patch transformer)",
+        task="initial state (or start) of a carbonate-silicate trajectory + box-model drivers → pCO2, T, pO2, carbon reservoirs to 4.5 Gyr (patch transformer)",
         config=f"{_ROOT}.evolution.config:EvolutionConfig",
         datamodule=f"{_ROOT}.evolution.data:build_datamodule",
         module=f"{_ROOT}.evolution.module:build_module",
