@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from astrotrain.components.graph_vae.chemistry import NO_ATOM, VALENCE, ELEMENTS
 from astrotrain.components.graph_vae.data import read_smiles_file
 from astrotrain.components.graph_vae.model import GraphVAE, decode_argmax, decode_masked
 
-from .conftest import run_cli, smoke_args
+from .conftest import cli_env, run_cli, smoke_args
 
 
 def test_masked_decoding_is_valid_on_random_latents_and_wild_logits():
@@ -110,6 +112,14 @@ def test_smoke_run_on_the_enumerated_space_and_on_a_smiles_file(tmp_path, data_c
     provenance = json.loads((run / "provenance.json").read_text())
     space = provenance["data"]["sources"][0]["space"]
     assert space["count"] == 2033 and space["count_by_heavy_atoms"] == {"1": 5, "2": 35, "3": 205, "4": 1788}
+    # `astrotrain evaluate` re-tests the checkpoint without building a planet universe it never reads
+    fresh_cache = tmp_path / "no-universe-here"
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace(str(data_cache), str(fresh_cache)))
+    evaluated = subprocess.run([sys.executable, "-m", "astrotrain", "evaluate", str(run)], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads((run / "evaluation.json").read_text())["test"]["reconstruction"] == test["reconstruction"]
+    assert not (fresh_cache / "universe").exists() and not list(fresh_cache.glob("universe-*"))
 
     # user data through the same door, with the flag spelling of the issue
     smi = tmp_path / "user.smi"

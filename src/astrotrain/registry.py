@@ -26,6 +26,12 @@ class ComponentSpec:
     uses_universe: bool = True  # False: the component never reads the planet universe
     report: str | None = None  # "module:fn(cfg, module, datamodule, run_dir) -> dict": after the test, rank 0 (baselines, speed)
 
+    def reads_universe(self, cfg) -> bool:
+        """Whether a run of this component with `cfg` needs the planet universe."""
+        if not self.uses_universe:
+            return False
+        return not (self.external_data and getattr(getattr(cfg.components, self.name), self.external_data))
+
     def resolve(self, part: str):
         target = getattr(self, part)
         module_name, _, attr = target.partition(":")

@@ -28,7 +28,7 @@ def evaluate_run(run: Path) -> dict:
     manifest = read_manifest(ckpt)
     cfg = validate(read_yaml(run / "config.yaml"), source=str(run / "config.yaml"))
     spec = get_component(cfg.run.component)
-    universe = ensure_universe(cfg.data.universe, progress=False)
+    universe = ensure_universe(cfg.data.universe, progress=False) if spec.reads_universe(cfg) else None
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
     datamodule = spec.resolve("datamodule")(cfg, universe)
     module = spec.resolve("module")(cfg, datamodule)
@@ -45,7 +45,7 @@ def evaluate_run(run: Path) -> dict:
         "checkpoint": ckpt.name,
         "checkpoint_sha256": manifest["sha256"],
         "global_step": manifest["global_step"],
-        "universe_sha256": universe.manifest["sha256"],
+        "universe_sha256": universe.manifest["sha256"] if universe else None,
         "test": {k.removeprefix("test/"): float(v) for k, v in test.items()},
     }
 

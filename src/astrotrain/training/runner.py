@@ -61,8 +61,7 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
             )
         rd.check_writable(Path(cfg.run.output_dir))
 
-    external = not spec.uses_universe or (spec.external_data and getattr(getattr(cfg.components, spec.name), spec.external_data))
-    universe = None if external else _universe_for_this_rank(cfg)
+    universe = _universe_for_this_rank(cfg) if spec.reads_universe(cfg) else None
 
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
