@@ -6,14 +6,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ...config.base import Section
+from ...config.base import component_section
 
 SurfaceField = Literal["surface_temperature", "asr", "olr"]
 LevelField = Literal["temperature", "specific_humidity", "cloud_fraction", "u", "v"]
 
 
-class DatacubeConfig(Section):
-    enabled: bool = Field(True, description="train this component in the full pipeline")
+class DatacubeConfig(
+    component_section("Datacube", unit="planets", max_epochs=10, batch_size=8, lr=0.003, weight_decay=0.0001, warmup_steps=20, min_lr_ratio=0.05)
+):
     input_fields: list[SurfaceField] = Field(["surface_temperature", "asr", "olr"], min_length=1, description="2D input maps")
     target_fields: list[LevelField] = Field(
         ["temperature", "specific_humidity", "cloud_fraction", "u", "v"], min_length=1, description="3D fields to reconstruct"
@@ -22,12 +23,6 @@ class DatacubeConfig(Section):
     datacubes: list[str] = Field([], description="ingested datacube folders (astrotrain data ingest --out); empty = the universe")
     level_pressure_units: str = Field("hPa", description="units of an ingested cube's level coordinate where the file gives none")
     max_planets: int = Field(1200, ge=0, description="planets of the universe used (its first N; 0 = all)")
-    max_epochs: int | None = Field(10, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
-    batch_size: int = Field(8, ge=1, le=4096, description="planets per optimiser step")
-    lr: float = Field(3e-3, gt=0, le=1.0, description="peak AdamW learning rate")
-    weight_decay: float = Field(1e-4, ge=0, le=1.0)
-    warmup_steps: int = Field(20, ge=0, description="linear warm-up, then cosine decay")
-    min_lr_ratio: float = Field(0.05, ge=0, le=1)
     width: int = Field(8, ge=2, le=512, description="channels of the first U-Net stage (doubling per stage)")
     depth: int = Field(2, ge=1, le=5, description="U-Net stages (each halves lat and lon)")
     rh_weight: float = Field(0.1, ge=0, description="relative-humidity penalty weight (with physics.constraints)")

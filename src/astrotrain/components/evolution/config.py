@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from ...config.base import Section
+from ...config.base import component_section
 
 
-class EvolutionConfig(Section):
-    enabled: bool = Field(True, description="train this component in the full pipeline")
+class EvolutionConfig(
+    component_section("Evolution", unit="trajectories", max_epochs=300, batch_size=64, lr=0.002, weight_decay=0.0001, warmup_steps=200, min_lr_ratio=0.01)
+):
     start_steps: int = Field(1, ge=1, le=80, description="given start of each trajectory (time-grid points, 50 Myr apart; 1 = the initial state only)")
     patch_steps: int = Field(30, ge=1, le=90, description="future time steps decoded per transformer token (PatchTST-style)")
-    max_epochs: int | None = Field(300, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
-    batch_size: int = Field(64, ge=1, le=65536, description="trajectories per optimiser step")
-    lr: float = Field(2e-3, gt=0, le=1.0, description="peak AdamW learning rate")
-    weight_decay: float = Field(1e-4, ge=0, le=1.0)
-    warmup_steps: int = Field(200, ge=0, description="linear warm-up, then cosine decay")
-    min_lr_ratio: float = Field(0.01, ge=0, le=1)
     d_model: int = Field(16, ge=8, le=4096, description="token width")
     n_heads: int = Field(2, ge=1, le=64)
     n_layers: int = Field(1, ge=1, le=48)

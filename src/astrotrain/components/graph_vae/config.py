@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ...config.base import Section
+from ...config.base import component_section
 
 
-class GraphVAEConfig(Section):
-    enabled: bool = Field(True, description="train this component in the full pipeline")
+class GraphVAEConfig(
+    component_section("GraphVAE", unit="molecules", max_epochs=30, batch_size=256, lr=0.002, weight_decay=1e-05, warmup_steps=100, min_lr_ratio=0.02)
+):
     max_atoms: int = Field(6, ge=1, le=9, description="heavy atoms per molecule: the enumerated space and the decoder's slots")
     cache_dir: str = Field("data/molecules", description="cache of enumerated molecule spaces, keyed by their recipe")
     max_molecules: int = Field(40000, ge=0, description="molecules drawn (seeded, uniformly) from the data; 0 = all")
-    max_epochs: int | None = Field(30, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
-    batch_size: int = Field(256, ge=1, le=65536, description="molecules per optimiser step")
-    lr: float = Field(2e-3, gt=0, le=1.0, description="peak AdamW learning rate")
-    weight_decay: float = Field(1e-5, ge=0, le=1.0)
-    warmup_steps: int = Field(100, ge=0, description="linear warm-up, then cosine decay")
-    min_lr_ratio: float = Field(0.02, ge=0, le=1)
     node_dim: int = Field(64, ge=4, le=1024, description="atom embedding width in the encoder")
     gnn_layers: int = Field(3, ge=1, le=12, description="dense relational message-passing layers")
     hidden: int = Field(512, ge=8, le=8192, description="width of the encoder and decoder MLPs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from ...config.base import Section
+from ...config.base import Section, component_section
 
 
 class InstrumentConfig(Section):
@@ -34,19 +34,14 @@ DEFAULT_INSTRUMENTS = {
 }
 
 
-class SpectralConfig(Section):
-    enabled: bool = Field(True, description="train this component in the full pipeline")
+class SpectralConfig(
+    component_section("Spectral", unit="spectra", max_epochs=60, batch_size=128, lr=0.002, weight_decay=0.0001, warmup_steps=100, min_lr_ratio=0.02)
+):
     instrument: str = Field("future_1ppm", description="key of `instruments` the spectra are observed with")
     instruments: dict[str, InstrumentConfig] = Field(default_factory=lambda: dict(DEFAULT_INSTRUMENTS), description="observing setups by name")
     opacity_table: str | None = Field(None, description="CSV of band opacities (gas,centre_um,width_um,peak_cm2); null = the packaged table")
     abundance_floor: float = Field(1e-10, gt=0, lt=1e-3, description="volume mixing ratio below which a gas counts as absent (log10 target floor)")
     observed: list[str] = Field(default_factory=list, description="observed spectra (CSV/ECSV: wavelength_um, depth, error) retrieved after training")
-    max_epochs: int | None = Field(60, ge=1, description="epochs for this component (overrides trainer.max_epochs; null = that)")
-    batch_size: int = Field(128, ge=1, le=65536, description="spectra per optimiser step")
-    lr: float = Field(2e-3, gt=0, le=1.0, description="peak AdamW learning rate")
-    weight_decay: float = Field(1e-4, ge=0, le=1.0)
-    warmup_steps: int = Field(100, ge=0, description="linear warm-up, then cosine decay")
-    min_lr_ratio: float = Field(0.02, ge=0, le=1)
     width: int = Field(32, ge=4, le=1024, description="channels of the first convolution stage (doubling per stage)")
     stages: int = Field(4, ge=1, le=8, description="residual stages, each halving the wavelength axis")
     hidden: int = Field(256, ge=8, le=8192, description="width of the MLP heads")

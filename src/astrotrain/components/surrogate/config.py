@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from ...config.base import Section
+from ...config.base import component_section
 
 
-class SurrogateConfig(Section):
-    enabled: bool = Field(True, description="train this component in the full pipeline")
-    batch_size: int = Field(64, ge=1, le=65536, description="planets per optimiser step")
-    lr: float = Field(2e-3, gt=0, le=1.0, description="peak AdamW learning rate")
-    weight_decay: float = Field(1e-4, ge=0, le=1.0)
-    warmup_steps: int = Field(200, ge=0, description="linear warm-up, then cosine decay to lr * min_lr_ratio")
-    min_lr_ratio: float = Field(0.01, ge=0, le=1)
+class SurrogateConfig(
+    component_section("Surrogate", unit="planets", batch_size=64, lr=0.002, weight_decay=0.0001, warmup_steps=200, min_lr_ratio=0.01)
+):
     d_model: int = Field(64, ge=8, le=4096, description="token width")
     n_heads: int = Field(4, ge=1, le=64)
     n_layers: int = Field(2, ge=1, le=48)
