@@ -101,3 +101,14 @@ def test_failed_integrations_are_recorded_and_excluded_never_raised():
     assert (~ok).sum() == len(failures) > 0
     assert all("right-hand-side evaluations" in f["reason"] for f in failures)
     assert np.all(np.isnan(out["pCO2"][~ok])) and np.all(np.isfinite(out["pCO2"][ok]))
+
+
+def test_a_runaway_planet_fails_with_its_reason_under_the_default_solver():
+    """LSODA on an absurd star (10^12 W/m²): the weathering exponential overflows; the planet is
+    recorded with that reason and the others integrate normally."""
+    d = drivers(2)
+    d["F_star"] = np.array([1000.0, 1e12])
+    out, ok, failures = ev.integrate_all(d)
+    assert ok.tolist() == [True, False]
+    assert failures == [{"planet": 1, "reason": "floating-point error: overflow encountered in exp"}]
+    np.testing.assert_allclose(out["C_atmosphere_ocean"][0] + out["C_carbonate"][0] + out["C_mantle"][0], d["C_total"][0], rtol=1e-9)
