@@ -1,12 +1,22 @@
 """The base model every config section derives from: unknown keys are errors, assignments are checked."""
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class Section(BaseModel):
     """A config section. `extra="forbid"` makes a misspelt key an error (with a did-you-mean hint)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
+
+
+class AttentionShape(Section):
+    """Mixin of a transformer component's settings: d_model must split evenly into n_heads."""
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
+        return self
 
 
 _NO_EPOCHS = object()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ...config.base import component_section
+from ...config.base import AttentionShape, component_section
 
 
 class EvolutionConfig(
+    AttentionShape,
     component_section("Evolution", unit="trajectories", max_epochs=300, batch_size=64, lr=0.002, weight_decay=0.0001, warmup_steps=200, min_lr_ratio=0.01)
 ):
     start_steps: int = Field(1, ge=1, le=80, description="given start of each trajectory (time-grid points, 50 Myr apart; 1 = the initial state only)")
@@ -17,9 +18,3 @@ class EvolutionConfig(
     n_layers: int = Field(1, ge=1, le=48)
     dropout: float = Field(0.0, ge=0, lt=1)
     speed_trajectories: int = Field(200, ge=0, description="test trajectories re-integrated with solve_ivp to time the ODE (0 = skip)")
-
-    @model_validator(mode="after")
-    def _shapes(self):
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
-        return self

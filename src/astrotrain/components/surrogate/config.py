@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ...config.base import component_section
+from ...config.base import AttentionShape, component_section
 
 
 class SurrogateConfig(
+    AttentionShape,
     component_section("Surrogate", unit="planets", batch_size=64, lr=0.002, weight_decay=0.0001, warmup_steps=200, min_lr_ratio=0.01)
 ):
     d_model: int = Field(64, ge=8, le=4096, description="token width")
@@ -23,9 +24,3 @@ class SurrogateConfig(
     mlp_baseline_epochs: int = Field(100, ge=0, description="epochs of the plain-MLP reference trained after the run (0 = skip)")
     energy_balance_weight: float = Field(1.0, ge=0, description="soft constraint weight (with physics.constraints)")
     energy_balance_tolerance: float = Field(2.0, ge=0, description="W/m^2 of |<ASR> - <OLR>| allowed free (CLERO itself has ~1-2)")
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self):
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
-        return self
