@@ -153,3 +153,8 @@ def run_dir_of(ckpt: Path) -> Path:
     if ckpt.parent.name != "checkpoints":
         raise UserError(f"checkpoint {ckpt} is not inside a run directory's checkpoints/ folder; cannot resume its run")
     return ckpt.parent.parent
+
+
+def submodule_state(state: dict, prefix: str) -> dict:
+    """The entries of a LightningModule's state dict under `prefix` (e.g. "model."), prefix removed."""
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}

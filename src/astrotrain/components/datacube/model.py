@@ -29,6 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+ENCODING_GRID = (2, 4)  # (lat, lon) cells of the pooled encoding lent to fusion
+
+
 class PeriodicConv3d(nn.Module):
     """A (2+1)D convolution over (level, lat, lon) (Tran et al. 2018): 3×3 over the horizontal at
     each level, then 3 over the levels. Same receptive field as 3×3×3, 12 instead of 27 weights per
@@ -93,21 +96,8 @@ class DatacubeUNet(nn.Module):
             b, c, t, h, w = maps.shape
             maps = maps.transpose(1, 2).reshape(b * t, c, h, w)
             params = params.repeat_interleave(t, dim=0)
-        params = torch.cat([params, maps.mean(dim=(-2, -1))], dim=1)
-        n_levels = levels.shape[0]
-        cube = maps[:, :, None].expand(-1, -1, n_levels, -1, -1)
-        b_all, h, w = cube.shape[0], cube.shape[-2], cube.shape[-1]
-        if sin_lat is None:
-            sin_lat = torch.sin(torch.linspace(-torch.pi / 2, torch.pi / 2, h + 2, dtype=cube.dtype, device=cube.device)[1:-1])
-        level_channel = levels.view(1, 1, n_levels, 1, 1).expand(b_all, 1, -1, h, w)
-        lat_channel = sin_lat.view(1, 1, 1, h, 1).expand(b_all, 1, n_levels, -1, w)
-        x = torch.cat([cube, level_channel.to(cube.dtype), lat_channel.to(cube.dtype)], dim=1)
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x, params)
-            if i < self.depth:
-                skips.append(x)
-                x = F.avg_pool3d(x, kernel_size=(1, 2, 2))
+        x, params, lat_channel = self._network_input(maps, params, levels, sin_lat)
+        x, skips = self._down(x, params)
         for block in self.up:
             x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
             x = block(torch.cat([x, skips.pop()], dim=1), params)
@@ -116,3 +106,33 @@ class DatacubeUNet(nn.Module):
         if timed:
             out = out.reshape(b, t, *out.shape[1:]).transpose(1, 2)
         return out
+
+    def encode(self, maps: torch.Tensor, params: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """The contracting path's deepest features averaged over levels and over a 2 × 4 grid of
+        (latitude, longitude) cells — pole/equator and substellar/terminator/antistellar contrasts
+        survive, which is what separates eyeball, waterbelt and temperate climates:
+        `[B, width · 2**depth · 8]` (the encoder lent to fusion; maps [B, C, H, W] normalised as in training)."""
+        x, params, _ = self._network_input(maps, params, levels, None)
+        return F.adaptive_avg_pool2d(self._down(x, params)[0].mean(dim=2), ENCODING_GRID).flatten(1)
+
+    def _network_input(self, maps, params, levels, sin_lat):
+        """(input voxels [B, C + 2, L, H, W], FiLM conditioning [B, P + C], sin-latitude channel)."""
+        params = torch.cat([params, maps.mean(dim=(-2, -1))], dim=1)
+        n_levels = levels.shape[0]
+        cube = maps[:, :, None].expand(-1, -1, n_levels, -1, -1)
+        b_all, h, w = cube.shape[0], cube.shape[-2], cube.shape[-1]
+        if sin_lat is None:
+            sin_lat = torch.sin(torch.linspace(-torch.pi / 2, torch.pi / 2, h + 2, dtype=cube.dtype, device=cube.device)[1:-1])
+        level_channel = levels.view(1, 1, n_levels, 1, 1).expand(b_all, 1, -1, h, w)
+        lat_channel = sin_lat.view(1, 1, 1, h, 1).expand(b_all, 1, n_levels, -1, w)
+        return torch.cat([cube, level_channel.to(cube.dtype), lat_channel.to(cube.dtype)], dim=1), params, lat_channel
+
+    def _down(self, x, params):
+        """The contracting path: (bottleneck features, skip connections)."""
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x, params)
+            if i < self.depth:
+                skips.append(x)
+                x = F.avg_pool3d(x, kernel_size=(1, 2, 2))
+        return x, skips

@@ -30,12 +30,17 @@ class EvolutionTransformer(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, patch_steps * n_outputs)
 
-    def forward(self, drivers: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-        """`drivers` [B, D] and `start` [B, K, F] (standardised) → `[B, future_steps, n_outputs]`."""
+    def hidden(self, drivers: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """Token states `[B, 2 + patches, d]` (drivers, start, one per future patch): the trunk, also lent to fusion."""
         b = drivers.shape[0]
         tokens = torch.cat(
             [self.driver_token(drivers)[:, None], self.start_token(start.flatten(1))[:, None], self.queries.expand(b, -1, -1)], dim=1
         )
-        h = self.norm(self.encoder(tokens))[:, 2:]
+        return self.norm(self.encoder(tokens))
+
+    def forward(self, drivers: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """`drivers` [B, D] and `start` [B, K, F] (standardised) → `[B, future_steps, n_outputs]`."""
+        b = drivers.shape[0]
+        h = self.hidden(drivers, start)[:, 2:]
         out = self.head(h).reshape(b, -1, self.n_outputs)
         return out[:, : self.future_steps]

@@ -73,9 +73,13 @@ class SpectralCNN(nn.Module):
             nn.Linear(hidden, 2 * n_gases + 1),
         )
 
+    def embed(self, spectrum: torch.Tensor, context: torch.Tensor, white_light_radius: torch.Tensor) -> torch.Tensor:
+        """The head's last hidden layer `[B, hidden]`: what the CNN read from the spectrum (lent to fusion)."""
+        features = self.blocks(self.stem(spectrum)).flatten(1)
+        return self.head[:-1](torch.cat([features, context, white_light_radius[:, None]], dim=1))
+
     def forward(self, spectrum: torch.Tensor, context: torch.Tensor, white_light_radius: torch.Tensor) -> dict[str, torch.Tensor]:
         """`spectrum` [B, 2, bins] from `altitude_spectrum`, `context` [B, n_context] standardised."""
-        features = self.blocks(self.stem(spectrum)).flatten(1)
-        out = self.head(torch.cat([features, context, white_light_radius[:, None]], dim=1))
+        out = self.head[-1](self.embed(spectrum, context, white_light_radius))
         g = self.n_gases
         return {"mean": out[:, :g], "logvar": out[:, g : 2 * g].clamp(-12.0, 8.0), "biosphere_logit": out[:, 2 * g]}

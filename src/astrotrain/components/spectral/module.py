@@ -56,9 +56,7 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
         return batch["depth"] + noise * batch["sigma"]
 
     def forward(self, depth, sigma, context, r_star) -> dict[str, torch.Tensor]:
-        spectrum, radius = altitude_spectrum(depth, sigma, r_star, context[:, CONTEXT.index("gravity")])
-        context_norm = (context - self.context_mean) / self.context_std
-        return self.model(spectrum, context_norm, radius)
+        return self.model(*network_inputs(depth, sigma, context, r_star, self.context_mean, self.context_std))
 
     def retrieve(self, depth, sigma, context, r_star) -> dict[str, torch.Tensor]:
         """Physical outputs: log10 abundances, calibrated 1σ in dex, P(biosphere)."""
@@ -143,3 +141,9 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
 def build_module(cfg, datamodule) -> SpectralModule:
     datamodule.setup("fit")
     return SpectralModule(cfg.components.spectral, datamodule.stats, len(datamodule.instrument.wavelength), cfg.run.seed)
+
+
+def network_inputs(depth, sigma, context, r_star, context_mean, context_std) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(altitude spectrum, standardised context, white-light radius): what SpectralCNN reads."""
+    spectrum, radius = altitude_spectrum(depth, sigma, r_star, context[:, CONTEXT.index("gravity")])
+    return spectrum, (context - context_mean) / context_std, radius

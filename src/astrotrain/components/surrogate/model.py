@@ -101,11 +101,15 @@ class SurrogateTransformer(nn.Module):
         ):
             getattr(self, name).copy_(torch.as_tensor(value, dtype=torch.float32))
 
-    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """`features`: transformed inputs `[B, 8]` (log10 of log-sampled parameters), not yet normalised."""
+    def hidden(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalised inputs `[B, 8]`, final token states `[B, 8 + 4, d]`): the trunk, also lent to fusion."""
         x = (features - self.input_mean) / self.input_std
         tokens = torch.cat([self.tokenizer(x), self.queries.expand(x.shape[0], -1, -1)], dim=1)
-        hidden = self.norm(self.encoder(tokens))
+        return x, self.norm(self.encoder(tokens))
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`features`: transformed inputs `[B, 8]` (log10 of log-sampled parameters), not yet normalised."""
+        x, hidden = self.hidden(features)
         out_tokens = hidden[:, -(len(FIELDS) + 1) :]
         trend = self.linear_trend(x).view(x.shape[0], len(FIELDS), self.n_components)
         mean = torch.stack([head(out_tokens[:, i]) for i, head in enumerate(self.field_heads)], dim=1) + trend
