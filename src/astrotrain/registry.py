@@ -21,10 +21,11 @@ class ComponentSpec:
     datamodule: str  # "module:factory(cfg) -> LightningDataModule"
     module: str  # "module:factory(cfg, datamodule) -> LightningModule"
     science_metrics: tuple[str, ...]  # metric keys reported in metrics.json and the README
-    encoder: str | None = None  # "module:Class" lent to fusion (issue 7)
+    encoder: str | None = None  # module lending this component's encoder to fusion (MODALITY, modality_inputs, lend)
     external_data: str | None = None  # component config key that, when set, replaces the universe as data
     uses_universe: bool = True  # False: the component never reads the planet universe
-    report: str | None = None  # "module:fn(cfg, module, datamodule, run_dir) -> dict": after the test, rank 0 (baselines, speed)
+    report: str | None = None  # "module:fn(cfg, module, datamodule, run_dir) -> dict": after the test, rank 0 (baselines, plots)
+    phase: str = "pretrain"  # the pipeline phase that trains it (--mode full)
 
     def reads_universe(self, cfg) -> bool:
         """Whether a run of this component with `cfg` needs the planet universe."""
@@ -48,8 +49,8 @@ COMPONENTS: dict[str, ComponentSpec] = {
         datamodule=f"{_ROOT}.surrogate.data:build_datamodule",
         module=f"{_ROOT}.surrogate.module:build_module",
         science_metrics=("surface_temperature_rmse_K", "habitable_fraction_mae", "climate_state_accuracy"),
-        encoder=f"{_ROOT}.surrogate.model:SurrogateTransformer",
-        report=f"{_ROOT}.surrogate.baselines:report",
+        encoder=f"{_ROOT}.surrogate.encoder",
+        report=f"{_ROOT}.surrogate.report:report",
     ),
     "datacube": ComponentSpec(
         name="datacube",
@@ -58,7 +59,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         datamodule=f"{_ROOT}.datacube.data:build_datamodule",
         module=f"{_ROOT}.datacube.module:build_module",
         science_metrics=("temperature_rmse", "temperature_rmse_copy_surface", "temperature_rmse_train_mean"),
-        encoder=f"{_ROOT}.datacube.model:DatacubeUNet",
+        encoder=f"{_ROOT}.datacube.encoder",
         external_data="datacubes",
     ),
     "graph_vae": ComponentSpec(
@@ -68,7 +69,8 @@ COMPONENTS: dict[str, ComponentSpec] = {
         datamodule=f"{_ROOT}.graph_vae.data:build_datamodule",
         module=f"{_ROOT}.graph_vae.module:build_module",
         science_metrics=("validity_masked", "validity_unmasked", "uniqueness_masked", "novelty_masked", "reconstruction"),
-        encoder=f"{_ROOT}.graph_vae.model:GraphVAE",
+        encoder=f"{_ROOT}.graph_vae.encoder",
+        report=f"{_ROOT}.graph_vae.report:report",
         uses_universe=False,
     ),
     "spectral": ComponentSpec(
@@ -78,7 +80,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         datamodule=f"{_ROOT}.spectral.data:build_datamodule",
         module=f"{_ROOT}.spectral.module:build_module",
         science_metrics=("r2_CO2", "r2_H2O", "r2_CH4", "r2_O2", "coverage_68", "coverage_95", "biosphere_roc_auc", "false_positive_rate_abiotic_o2"),
-        encoder=f"{_ROOT}.spectral.model:SpectralCNN",
+        encoder=f"{_ROOT}.spectral.encoder",
         report=f"{_ROOT}.spectral.report:report",
     ),
     "evolution": ComponentSpec(
@@ -88,13 +90,22 @@ COMPONENTS: dict[str, ComponentSpec] = {
         datamodule=f"{_ROOT}.evolution.data:build_datamodule",
         module=f"{_ROOT}.evolution.module:build_module",
         science_metrics=("rmse_log10_pco2_dex", "rmse_temperature_K", "conservation_residual"),
-        encoder=f"{_ROOT}.evolution.model:EvolutionTransformer",
+        encoder=f"{_ROOT}.evolution.encoder",
         report=f"{_ROOT}.evolution.report:report",
+    ),
+    "multimodal": ComponentSpec(
+        name="multimodal",
+        task="fusion transformer over the pretrained encoders (parameters, climate maps, spectrum, gas inventory, evolution) → climate state, habitable fraction, P(biosphere), from any subset of modalities",
+        config=f"{_ROOT}.multimodal.config:MultimodalConfig",
+        datamodule=f"{_ROOT}.multimodal.data:build_datamodule",
+        module=f"{_ROOT}.multimodal.module:build_module",
+        science_metrics=("accuracy", "macro_f1", "ece", "biosphere_roc_auc", "habitable_fraction_mae", "score"),
+        report=f"{_ROOT}.multimodal.report:report",
+        phase="integrate",
     ),
 }
 
 PLANNED: dict[str, str] = {
-    "multimodal": "issue #7",
     "llm": "issue #8",
     "galactic": "issue #9",
 }

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..components.datacube.config import DatacubeConfig
 from ..components.evolution.config import EvolutionConfig
 from ..components.graph_vae.config import GraphVAEConfig
+from ..components.multimodal.config import MultimodalConfig
 from ..components.spectral.config import SpectralConfig
 from ..components.surrogate.config import SurrogateConfig
 from .base import Section
@@ -128,6 +129,46 @@ class ComponentsConfig(Section):
     graph_vae: GraphVAEConfig = GraphVAEConfig()
     spectral: SpectralConfig = SpectralConfig()
     evolution: EvolutionConfig = EvolutionConfig()
+    multimodal: MultimodalConfig = MultimodalConfig()
+
+
+PHASE_NAMES = ("pretrain", "integrate", "llm", "galactic", "production")
+PhaseName = Literal["pretrain", "integrate", "llm", "galactic", "production"]
+PRETRAIN_COMPONENTS = ("surrogate", "datacube", "graph_vae", "spectral", "evolution")
+PIPELINE_PRETRAIN_EPOCHS = {"surrogate": 60, "datacube": 4, "graph_vae": 10, "spectral": 20, "evolution": 100}
+"""Phase 1 of the default pipeline: about a fifth to a third of each standalone run, so that `make demo` fits in 20 min on 2 cores."""
+
+
+class PretrainPhaseConfig(Section):
+    """Phase 1: every enabled component on its own data."""
+
+    max_epochs: dict[str, int | None] = Field(
+        default_factory=lambda: dict(PIPELINE_PRETRAIN_EPOCHS),
+        description="epochs per component in the pipeline (absent or null: the component's own max_epochs)")
+
+    @model_validator(mode="after")
+    def _known_components(self):
+        unknown = sorted(set(self.max_epochs) - set(PRETRAIN_COMPONENTS))
+        if unknown:
+            raise ValueError(f"unknown component(s) {unknown}; phase 1 trains {list(PRETRAIN_COMPONENTS)}")
+        if any(v is not None and v < 1 for v in self.max_epochs.values()):
+            raise ValueError("epochs must be >= 1 (or null for the component's own max_epochs)")
+        return self
+
+
+class PipelineConfig(Section):
+    """The 5-phase pipeline of `--mode full` (DESIGN.md, "The 5-phase pipeline")."""
+
+    phases: list[PhaseName] = Field(list(PHASE_NAMES), min_length=1, description="phases to run, in pipeline order")
+    pretrain: PretrainPhaseConfig = PretrainPhaseConfig()
+
+    @field_validator("phases")
+    @classmethod
+    def _in_order(cls, phases):
+        order = [PHASE_NAMES.index(p) for p in phases]
+        if order != sorted(set(order)):
+            raise ValueError(f"phases must be distinct and in pipeline order {list(PHASE_NAMES)}, got {phases}")
+        return phases
 
 
 class MasterConfig(Section):
@@ -137,6 +178,7 @@ class MasterConfig(Section):
     logging: LoggingConfig = LoggingConfig()
     physics: PhysicsConfig = PhysicsConfig()
     components: ComponentsConfig = ComponentsConfig()
+    pipeline: PipelineConfig = PipelineConfig()
 
 
 # Keys a resumed run may change without --force-config-change: they decide how visibly a run

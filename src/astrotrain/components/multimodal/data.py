@@ -1,0 +1,70 @@
+"""Data of fusion: every modality of every universe planet, split by planet, with its labels.
+
+Per planet: each modality's inputs (as its lending component reads them), an `available`
+mask `[M]` (false where a modality does not exist for the planet, e.g. a failed evolution
+integration), and the targets: climate state (6 classes), habitable surface fraction, biosphere flag.
+The split is the universe's planet split (the one the components used); planets a lent
+encoder was trained on on a split of its own (the datacube's first `max_planets`) are removed
+from fusion's validation and test splits, so no held-out fusion planet was seen in pretraining.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...data.splits import planet_splits, treatment_record
+from ...data.tensors import PlanetTensors, SplitDataModule
+from ...universe.store import Universe
+from .pretrained import pretrained_components
+
+
+class MultimodalDataModule(SplitDataModule):
+    def __init__(self, cfg, universe: Universe, pretrained: dict, num_workers: int = 0):
+        super().__init__()
+        self.cfg, self.universe, self.pretrained = cfg, universe, pretrained
+        self.modalities = list(pretrained)
+        self.batch_size, self.num_workers, self.seed = cfg.components.multimodal.batch_size, num_workers, cfg.run.seed
+        self.datasets: dict[str, PlanetTensors] = {}
+        self.indices: dict[str, np.ndarray] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        n = len(self.universe)
+        split = self.cfg.data.split
+        self.indices = planet_splits(n, split.train, split.val, split.seed)
+        seen = [source.lender.trained_on(source.cfg, self.universe) for source in self.pretrained.values() if hasattr(source.lender, "trained_on")]
+        seen = np.unique(np.concatenate(seen)) if seen else np.zeros(0, dtype=np.int64)
+        self.held_out_seen = {name: int(np.isin(self.indices[name], seen).sum()) for name in ("val", "test")}
+        for name in ("val", "test"):  # a planet an encoder was trained on is no held-out planet of fusion
+            self.indices[name] = self.indices[name][~np.isin(self.indices[name], seen)]
+        arrays: dict[str, np.ndarray] = {}
+        available = np.ones((n, len(self.modalities)), dtype=bool)
+        for i, (modality, source) in enumerate(self.pretrained.items()):
+            inputs = source.lender.modality_inputs(source.cfg, self.universe)
+            if "available" in inputs:
+                available[:, i] = inputs.pop("available")
+            arrays.update(inputs)
+        params, atmosphere = self.universe.parameters, self.universe.atmosphere
+        arrays["state"] = params["climate_state"].to_numpy().astype(np.int64)
+        arrays["habitable"] = params["habitable_fraction"].to_numpy()
+        arrays["biosphere"] = atmosphere["biosphere"].to_numpy().astype(np.float32)
+        arrays["available"] = available
+        tensors = {k: torch.from_numpy(v if v.dtype in (np.int64, np.bool_) else v.astype(np.float32)) for k, v in arrays.items()}
+        full = PlanetTensors(**tensors)
+        self.datasets = {name: full.subset(idx) for name, idx in self.indices.items()}
+        self.availability = {m: float(available[:, i].mean()) for i, m in enumerate(self.modalities)}
+
+    def treatment(self) -> dict:
+        self.setup()
+        return treatment_record(self.indices, {
+            "modalities": {m: {"component": s.component, "pretrained_run": str(s.run_dir), "available_share": self.availability[m]}
+                           for m, s in self.pretrained.items()},
+            "targets": ["climate_state (6 classes)", "habitable_fraction", "biosphere"],
+            "removed_from_held_out": {**self.held_out_seen, "why": "a pretrained encoder trained on these planets (datacube: its own split of its first max_planets)"},
+        })
+
+
+def build_datamodule(cfg, universe: Universe) -> MultimodalDataModule:
+    return MultimodalDataModule(cfg, universe, pretrained_components(cfg), cfg.data.num_workers)

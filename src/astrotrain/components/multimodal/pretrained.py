@@ -1,0 +1,66 @@
+"""Finding the pretrained component runs fusion builds on, and borrowing their encoders.
+
+A `--mode full` run keeps each phase-1 component run in `phases/1-pretrain/<component>/`;
+`components.multimodal.pretrained` names that run (the pipeline sets it). Each component's
+`encoder.py` (the registry's `encoder` entry) says how to read its modality from the universe
+(`modality_inputs`) and how to rebuild its pretrained encoder from the checkpoint (`lend`).
+Every component is rebuilt with the config it was trained with (its run's config.yaml).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import UserError
+from ...training import run_dir as rd
+from .config import MODALITIES
+
+
+@dataclass
+class PretrainedComponent:
+    modality: str
+    component: str
+    run_dir: Path
+    cfg: object  # the component run's own MasterConfig
+    lender: object  # its encoder module: MODALITY, modality_inputs(cfg, universe), lend(cfg, state, normalisation)
+
+    def lend(self):
+        from ...training.checkpoint import load_verified
+
+        state = load_verified(self.run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+        normalisation = json.loads((self.run_dir / rd.NORMALISATION_FILE).read_text())
+        return self.lender.lend(self.cfg, state, normalisation)
+
+
+def component_run(root: Path, component: str) -> Path:
+    return root / rd.PHASES_DIR / rd.PRETRAIN_PHASE / component
+
+
+def pretrained_components(cfg) -> dict[str, PretrainedComponent]:
+    """{modality: its finished pretrained run}, or one error listing every modality that has none."""
+    from ...config.loader import read_yaml, validate
+    from ...registry import get_component
+
+    mc = cfg.components.multimodal
+    if mc.pretrained is None:
+        raise UserError("components.multimodal.pretrained is not set: fusion needs pretrained encoders — run the whole pipeline "
+                        "with `python train.py --mode full`, or set components.multimodal.pretrained=<run directory of a --mode full run>")
+    root = Path(mc.pretrained)
+    found, missing = {}, []
+    for modality in mc.modalities:
+        component = MODALITIES[modality]
+        run = component_run(root, component)
+        metrics = run / rd.METRICS_FILE
+        if not (metrics.is_file() and "test" in json.loads(metrics.read_text())):
+            missing.append(f"{modality} ({run} has no finished {component} run)")
+            continue
+        spec = get_component(component)
+        found[modality] = PretrainedComponent(modality, component, run, validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE)),
+                                              importlib.import_module(spec.encoder))
+    if missing:
+        raise UserError("fusion cannot borrow encoders for: " + "; ".join(missing)
+                        + ". Finish phase 1 (python train.py --resume <run>) or drop them from components.multimodal.modalities")
+    return found

@@ -1,0 +1,69 @@
+"""After the test: the modality ablation, and the plots of fusion's report.
+
+Ablation: the test metrics with every modality, with each removed in turn, and with each
+alone (`ablation.json`: one row per subset; the bar chart ranks them by `score`). Plots: the
+confusion matrix of climate states and the reliability diagram of the state probabilities,
+both with every modality shown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...fsutil import atomic_write_json
+from ...reporting.plots import PLOTS_DIR, bar_chart, confusion_matrix, reliability_diagram
+
+ABLATION_FILE = "ablation.json"
+
+
+def subsets(modalities: list[str]) -> list[tuple[str, list[str]]]:
+    """(label, modalities shown): all, each removed in turn, each alone (for M ≥ 2)."""
+    rows = [("all", list(modalities))]
+    if len(modalities) > 1:
+        rows += [(f"without {m}", [x for x in modalities if x != m]) for m in modalities]
+        rows += [(f"only {m}", [m]) for m in modalities]
+    return rows
+
+
+@torch.inference_mode()
+def test_metrics(module, datamodule, shown: list[str], collect: bool = False):
+    """Test metrics (and, with `collect`, the predictions) with only `shown` modalities."""
+    modalities = module.model.modalities
+    module.active = torch.tensor([m in shown for m in modalities], device=module.device)
+    module.eval()
+    collected = {"probs": [], "state": []}
+    try:
+        for batch in datamodule.test_dataloader():
+            batch = {k: v.to(module.device) for k, v in batch.items()}
+            module._evaluate(batch)
+            if collect:
+                collected["probs"].append(module.predict_batch(batch)["state_logits"].softmax(dim=-1).cpu())
+                collected["state"].append(batch["state"].cpu())
+        metrics = {k: float(v) for k, v in module._compute_metrics().items()}
+    finally:
+        module.active = torch.ones_like(module.active)
+    return metrics, {k: torch.cat(v).numpy() for k, v in collected.items()} if collect else None
+
+
+def report(cfg, module, datamodule, run_dir) -> dict:
+    from clero.climate_analysis import CLIMATE_STATES
+
+    plots = run_dir / PLOTS_DIR
+    metrics, predictions = test_metrics(module, datamodule, module.model.modalities, collect=True)
+    probs, state = predictions["probs"], predictions["state"]
+    n = len(CLIMATE_STATES)
+    confusion = np.bincount(state * n + probs.argmax(axis=1), minlength=n * n).reshape(n, n)
+    confusion_matrix(confusion, list(CLIMATE_STATES), plots / "confusion_matrix.png", "climate state, test split (all modalities)")
+    reliability_diagram(probs.max(axis=1), probs.argmax(axis=1) == state, plots / "calibration.png",
+                        f"climate-state calibration (ECE {metrics['ece']:.3f})")
+    if not cfg.components.multimodal.ablation:
+        return {}
+    rows = []
+    for label, shown in subsets(module.model.modalities):
+        rows.append({"subset": label, "modalities": shown, **test_metrics(module, datamodule, shown)[0]})
+    atomic_write_json(run_dir / ABLATION_FILE, {"metric_for_ranking": "score = mean(accuracy, biosphere ROC-AUC, 1 - habitable MAE)", "rows": rows})
+    ranked = sorted(rows, key=lambda r: -r["score"])
+    bar_chart([r["subset"] for r in ranked], [r["score"] for r in ranked], plots / "ablation.png",
+              "modality ablation (test split)", "score = mean(accuracy, ROC-AUC, 1 − hab. MAE)", highlight="all")
+    return {f"ablation {r['subset']}: score": r["score"] for r in rows}
