@@ -80,8 +80,9 @@ def test_validate_only_accepts_the_shipped_configs(capsys):
     [
         (["--component", "nonsense"], "unknown component 'nonsense'. Available: surrogate, datacube, graph_vae"),
         (["--component", "surogate"], "Did you mean 'surrogate'?"),
-        (["--component", "multimodal"], "component 'multimodal' is not available yet (planned: issue #7"),
-        (["--mode", "full"], "--mode full (the 5-phase pipeline) is not available yet"),
+        (["--component", "llm"], "component 'llm' is not available yet (planned: issue #8"),
+        (["--mode", "full", "--validate-only", "trainer.devices=2"], "--mode full runs its phases in one process"),
+        (["--mode", "full", "--validate-only", "components.spectral.enabled=false"], "spectrum (components.spectral.enabled is false)"),
         (["--optimize", "--trials", "3"], "is not available yet (planned: issue #10)"),
         (["--trials", "3"], "--trials goes with --optimize"),
         (["--config", "no/such.yaml"], "config file no/such.yaml not found"),

@@ -16,8 +16,10 @@ def resolve_config(args: argparse.Namespace):
     overrides = flags_to_overrides(args) + list(args.overrides)
     if args.resume and args.config is None:
         from ..training.checkpoint import resolve_resume_target, run_dir_of
+        from ..training.pipeline import is_pipeline_run
 
-        run_config = run_dir_of(resolve_resume_target(args.resume)) / "config.yaml"
+        run = Path(args.resume) if is_pipeline_run(args.resume) else run_dir_of(resolve_resume_target(args.resume))
+        run_config = run / "config.yaml"
         base = read_yaml(run_config)
         tree: dict = {}
         for text in overrides:
@@ -32,8 +34,10 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError("--trials goes with --optimize (e.g. --optimize --trials 50)")
     cfg, override_tree = resolve_config(args)
     spec = get_component(cfg.run.component)
-    if cfg.run.mode == "full":
-        raise NotAvailableYet("--mode full (the 5-phase pipeline)", "issue #7; train one component with --component NAME")
+    from ..training.pipeline import is_pipeline_run
+
+    if args.resume and is_pipeline_run(args.resume) and cfg.run.mode != "full":
+        raise UserError(f"{args.resume} is a --mode full run; resume it with --mode full (or without --config, which uses its own config)")
     if cfg.run.mode == "optimize":
         raise NotAvailableYet("--optimize / --mode optimize (Optuna search)", "issue #10")
     if args.validate_only:
@@ -44,6 +48,10 @@ def run_train(args: argparse.Namespace) -> int:
 
             config = cfg.model_dump(mode="json")
             check_resume(resolve_resume_target(args.resume), config, config_fingerprint(config, RESUME_SAFE_KEYS), args.force_config_change)
+        if cfg.run.mode == "full":
+            from ..training.pipeline import check_pipeline
+
+            check_pipeline(cfg)
         print(f"config OK: mode={cfg.run.mode} component={spec.name} seed={cfg.run.seed} "
               f"planets={cfg.data.universe.n_planets} precision={cfg.trainer.precision} "
               f"devices={cfg.trainer.devices}x{cfg.trainer.num_nodes} strategy={cfg.trainer.strategy}")
@@ -51,15 +59,40 @@ def run_train(args: argparse.Namespace) -> int:
 
     from ..training.runner import is_rank_zero, train_component
 
+    if cfg.run.mode == "full":
+        return run_full(cfg, override_tree, args)
     if args.run_dir:
         claim_run_dir_flag(Path(args.run_dir))
 
     result = train_component(cfg, override_tree, resume=args.resume, force_config_change=args.force_config_change)
+    if is_rank_zero():
+        from ..reporting.html import write_report
+
+        write_report(result.run_dir)
     if result.metrics.get("test") is not None and is_rank_zero():
         print_summary(result)
     elif is_rank_zero():
         print(f"stopped after step {result.metrics['global_step']} (trainer.stop_after_steps); resume with:\n"
               f"  python train.py --resume {result.run_dir}")
+    return 0
+
+
+def run_full(cfg, override_tree: dict, args: argparse.Namespace) -> int:
+    """--mode full: the 5-phase pipeline; prints each phase's status and the report's path."""
+    from ..training.pipeline import run_pipeline
+
+    if args.run_dir:
+        raise UserError("--run-dir is for one component run; a --mode full run names its directory under run.output_dir")
+    result = run_pipeline(cfg, override_tree, resume=args.resume, force_config_change=args.force_config_change)
+    from ..config.schema import PHASE_NAMES
+
+    for phase in PHASE_NAMES:
+        record = result.status["phases"][phase]
+        note = f" ({record['reason']})" if record.get("reason") else ""
+        print(f"  phase {record['dir'].split('/')[-1]:<14} {record['status']}{note}")
+    if not result.finished:
+        print(f"stopped before the pipeline finished; resume with:\n  python train.py --resume {result.run_dir}")
+    print(f"report: {result.run_dir / 'report.html'}")
     return 0
 
 

@@ -55,3 +55,8 @@ def dump_yaml(obj) -> str:
 
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
 
+
+PHASES_DIR = "phases"  # phases/<n>-<name>/ of a --mode full run
+PRETRAIN_PHASE = "1-pretrain"  # its phase-1 folder: one component run directory per component
+PIPELINE_FILE = "pipeline.json"  # status of each phase of a --mode full run
+REPORT_FILE = "report.html"  # what a person looks at first

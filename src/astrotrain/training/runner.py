@@ -29,6 +29,7 @@ class RunResult:
     run_dir: Path
     metrics: dict
     finished: bool
+    steps_run: int = 0  # optimiser steps this process took (a resumed run started later)
 
 
 def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Path:
@@ -45,12 +46,16 @@ def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Pat
     return run_dir_of(ckpt)
 
 
-def train_component(cfg, overrides: dict, resume: str | None = None, force_config_change: bool = False) -> RunResult:
+def train_component(cfg, overrides: dict, resume: str | None = None, force_config_change: bool = False,
+                    run_dir: Path | None = None) -> RunResult:
+    """Train `cfg.run.component`: in a new run directory (`run_dir` when given, e.g. a pipeline
+    phase's folder; it must not exist yet), or resumed from `resume` in the checkpoint's own."""
     # ---- setup: everything that can fail on user input, before anything is written ----------
     spec = get_component(cfg.run.component)
     config = cfg.model_dump(mode="json")
     fingerprint = config_fingerprint(config, RESUME_SAFE_KEYS)
     ckpt = resolve_resume_target(resume) if resume else None
+    fixed_dir = run_dir
     run_dir = check_resume(ckpt, config, fingerprint, force_config_change) if ckpt else None
     resume_step = read_manifest(ckpt)["global_step"] if ckpt else None
     if run_dir is None and RUN_DIR_ENV not in os.environ:
@@ -68,7 +73,7 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
 
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
     rank_zero = is_rank_zero()
-    run_dir, created = _claim_run_dir(cfg, run_dir, rank_zero)
+    run_dir, created = _claim_run_dir(cfg, run_dir, rank_zero, fixed_dir)
     try:
         datamodule = spec.resolve("datamodule")(cfg, universe)
         module = spec.resolve("module")(cfg, datamodule)
@@ -90,7 +95,9 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
             rd.remove_run_dir(run_dir)  # nothing half-written is left behind
         raise
     with _shared_run_dir(run_dir):
-        return _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir, ckpt)
+        result = _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir, ckpt)
+    result.steps_run = result.metrics["global_step"] - (resume_step or 0)
+    return result
 
 
 def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, ckpt: Path | None) -> RunResult:
@@ -149,10 +156,13 @@ def _universe_for_this_rank(cfg, wait_s: float = 1800.0):
     return open_universe(manifest.parent)
 
 
-def _claim_run_dir(cfg, resumed_run_dir: Path | None, rank_zero: bool) -> tuple[Path, bool]:
+def _claim_run_dir(cfg, resumed_run_dir: Path | None, rank_zero: bool, fixed: Path | None = None) -> tuple[Path, bool]:
     """(run directory, whether this call created it). DDP workers join rank 0's via $ASTROTRAIN_RUN_DIR."""
     if resumed_run_dir is not None:
         return resumed_run_dir, False
+    if fixed is not None:
+        fixed.mkdir(parents=True, exist_ok=False)
+        return fixed, True
     if RUN_DIR_ENV in os.environ:
         path = Path(os.environ[RUN_DIR_ENV])
         if rank_zero and (path / rd.CONFIG_FILE).exists():

@@ -1,4 +1,5 @@
-"""After the test: retrieve the observed spectra of `components.spectral.observed` with the trained model.
+"""After the test: the report's spectra plot, and the retrieval of the observed spectra of
+`components.spectral.observed` with the trained model.
 
 Each file is binned onto the instrument (observed.py) and the retrieval — log10 abundances
 with their calibrated 1σ, P(biosphere) — is written to `<run>/observed_retrievals.json`.
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ...fsutil import atomic_write_json
+from ...reporting.plots import PLOTS_DIR
 from .data import CONTEXT, TARGET_GASES
 from .forward import stellar_radius
 from .observed import bin_to_instrument, read_spectrum
@@ -20,6 +22,7 @@ OBSERVED_FILE = "observed_retrievals.json"
 
 def report(cfg, module, datamodule, run_dir: Path) -> dict:
     sc = cfg.components.spectral
+    plot_retrievals(module, datamodule, run_dir / PLOTS_DIR / "spectra_and_retrievals.png")
     if not sc.observed:
         return {}
     results = []
@@ -40,3 +43,32 @@ def report(cfg, module, datamodule, run_dir: Path) -> dict:
     atomic_write_json(run_dir / OBSERVED_FILE, {"instrument": datamodule.instrument.name, "retrievals": results})
     return {"observed_spectra_retrieved": float(len(results))}
 
+
+@torch.inference_mode()
+def plot_retrievals(module, datamodule, path: Path) -> None:
+    """One test planet per scenario present (abiotic, oxygenic, anoxic, false-positive O2): its noisy
+    spectrum over the noise-free one, and the retrieved log10 abundances ± 1σ against the truth."""
+    from ...reporting.plots import figure
+    from ...universe.biosphere import SCENARIOS
+
+    test = datamodule.datasets["test"].tensors
+    picks = [int(torch.nonzero(test["scenario"] == k)[0]) for k in range(len(SCENARIOS)) if (test["scenario"] == k).any()][:4]
+    module.eval()
+    batch = {k: v[picks].to(module.device) for k, v in test.items()}
+    r = module.retrieve(batch["depth"] + batch["noise"], batch["sigma"], batch["context"], batch["r_star"])
+    wavelength = datamodule.instrument.wavelength
+    with figure(path, len(picks), 2, figsize=(12, 2.6 * len(picks)), squeeze=False, gridspec_kw={"width_ratios": [3, 1.3]}) as (fig, axes):
+        for row, i in enumerate(picks):
+            ax, bx = axes[row]
+            ax.plot(wavelength, 1e6 * (test["depth"][i] + test["noise"][i]).numpy(), lw=0.6, color="grey", label="observed (noisy)")
+            ax.plot(wavelength, 1e6 * test["depth"][i].numpy(), lw=1.0, color="tab:blue", label="noise-free")
+            ax.set(xscale="log", xlabel="wavelength [µm]", ylabel="transit depth [ppm]",
+                   title=f"test planet {datamodule.indices['test'][i]}: {SCENARIOS[int(test['scenario'][i])]} · P(biosphere) = {float(r['p_biosphere'][row]):.2f}")
+            ax.title.set_fontsize(9)
+            ax.legend(fontsize=7)
+            y = range(len(TARGET_GASES))
+            bx.errorbar(r["log10_abundance"][row].cpu(), y, xerr=r["sigma_dex"][row].cpu(), fmt="o", label="retrieved ± 1σ")
+            bx.scatter(test["targets"][i].numpy(), y, marker="x", color="black", zorder=3, label="truth")
+            bx.set_yticks(list(y), TARGET_GASES)
+            bx.set(xlabel="log10 volume mixing ratio")
+            bx.legend(fontsize=7)

@@ -1,4 +1,9 @@
-"""Reference models the surrogate is judged against, trained on the same split in the same run.
+"""After the test: the reference models the surrogate is judged against, and its report plot.
+
+Plot: surface-temperature maps of three test planets (coldest, median, hottest by mean
+temperature), truth vs prediction vs error.
+
+References, trained on the same split in the same run:
 
 * train mean: predict the training-split mean map for every planet (computed in the module);
 * a plain 3-layer MLP on the 8 normalised inputs → the full surface-temperature map, trained
@@ -11,11 +16,29 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...reporting.plots import PLOTS_DIR, map_rows
+
+
+@torch.inference_mode()
+def plot_maps(module, datamodule, path) -> None:
+    test = datamodule.datasets["test"].tensors
+    truth = test["maps"][:, 0]
+    order = torch.argsort(truth.mean(dim=1))
+    picks = [int(order[0]), int(order[len(order) // 2]), int(order[-1])]
+    module.eval()
+    features = test["features"][picks].to(module.device)
+    pred = module.model.decode_fields(module.model(features)["coeff_mean"], features)[:, 0].cpu()
+    n_lat = 32
+    rows = [(f"{which} test planet ({datamodule.indices['test'][i]})", truth[i].reshape(n_lat, -1).numpy(), pred[k].reshape(n_lat, -1).numpy())
+            for k, (which, i) in enumerate(zip(("coldest", "median", "hottest"), picks))]
+    map_rows(rows, path, "surface temperature", "K")
+
 
 def report(cfg, module, datamodule, run_dir) -> dict:
-    """The run's `baselines` (metrics.json): the plain-MLP reference, unless disabled."""
+    """The run's `baselines` (metrics.json): the plain-MLP reference, unless disabled; and the maps plot."""
     import time
 
+    plot_maps(module, datamodule, run_dir / PLOTS_DIR / "surface_temperature_maps.png")
     epochs = cfg.components.surrogate.mlp_baseline_epochs
     if epochs == 0:
         return {}

@@ -1,0 +1,132 @@
+"""Python access to a finished run, for notebooks and scripts.
+
+    from astrotrain.api import load_run
+    run = load_run("runs/20261129-101500-default")   # a --mode full run (or one component run)
+    run.phases                                        # {phase: status, reason, folder}
+    run.metrics("integrate")                          # fusion's metrics.json; run.metrics("pretrain", "spectral")
+    run.plots()                                       # every PNG the report shows
+    model = run.fusion()                              # the trained fusion model, on CPU
+    model.predict({"T_star": 3300, "F_star": 900, ...})  # a planet from any subset of modalities
+
+Checkpoints are verified against their manifests and loaded weights-only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+from .training import run_dir as rd
+
+
+@dataclass
+class FinishedRun:
+    path: Path
+
+    @property
+    def phases(self) -> dict:
+        status = self.path / rd.PIPELINE_FILE
+        return json.loads(status.read_text())["phases"] if status.is_file() else {}
+
+    @property
+    def report(self) -> Path:
+        return self.path / rd.REPORT_FILE
+
+    def component_dir(self, phase: str, component: str | None = None) -> Path:
+        if not self.phases:
+            return self.path
+        from .training.pipeline import phase_run_dir
+
+        return phase_run_dir(self.path, phase, component or "multimodal")
+
+    def metrics(self, phase: str = "integrate", component: str | None = None) -> dict:
+        path = self.component_dir(phase, component) / rd.METRICS_FILE
+        if not path.is_file():
+            raise UserError(f"{path} does not exist: that phase or component has not finished in run {self.path}")
+        return json.loads(path.read_text())
+
+    def universe(self):
+        """The planet universe the run trained on (from its fusion run's provenance)."""
+        from .universe.store import open_universe
+
+        provenance = json.loads((self.component_dir("integrate") / rd.PROVENANCE_FILE).read_text())
+        return open_universe(provenance["data"]["universe"]["path"])
+
+    def plots(self) -> list[Path]:
+        from .reporting.html import referenced_images
+
+        return referenced_images(self.report) if self.report.is_file() else []
+
+    def fusion(self) -> "FusionModel":
+        from .config.loader import read_yaml, validate
+        from .training.checkpoint import load_verified
+
+        run = self.component_dir("integrate")
+        ckpt = run / "checkpoints" / "last.ckpt"
+        if not (run / rd.METRICS_FILE).is_file():
+            raise UserError(f"run {self.path} has no finished fusion phase ({run}); finish it with python train.py --resume {self.path}")
+        from .components.multimodal.module import MultimodalModule
+        from .components.multimodal.pretrained import pretrained_components
+
+        cfg = validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE))
+        encoders = {m: source.lend() for m, source in pretrained_components(cfg).items()}
+        module = MultimodalModule(cfg.components.multimodal, encoders)
+        module.load_state_dict(load_verified(ckpt)["state_dict"])
+        return FusionModel(module.eval(), cfg)
+
+
+@dataclass
+class FusionModel:
+    module: object
+    cfg: object
+
+    @property
+    def modalities(self) -> list[str]:
+        return self.module.model.modalities
+
+    def predict(self, parameters: dict[str, float] | None = None, **modality_inputs) -> dict:
+        """Climate-state probabilities, habitable fraction and P(biosphere) of one planet.
+
+        `parameters`: the 8 planet parameters (T_star [K], F_star [W m⁻²], radius [R⊕], gravity
+        [m s⁻²], P_rot [d], P0 [bar], CO2, CH4 volume fractions). Other modalities are passed as
+        their batch tensors (e.g. `**{"spectrum.depth": ...}`), as the data module builds them.
+        """
+        import numpy as np
+        import pandas as pd
+        import torch
+        from clero.climate_analysis import CLIMATE_STATES
+
+        from .data.features import parameter_features
+        from .universe.sampling import PARAMETER_NAMES
+
+        batch = {k: torch.as_tensor(np.asarray(v, dtype=np.float32))[None] for k, v in modality_inputs.items()}
+        shown = {k.split(".")[0] for k in batch}
+        if parameters is not None:
+            missing = [p for p in PARAMETER_NAMES if p not in parameters]
+            if missing:
+                raise UserError(f"parameters lack {missing}; give all of {list(PARAMETER_NAMES)}")
+            batch["parameters.features"] = torch.from_numpy(parameter_features(pd.DataFrame([parameters])))
+            shown.add("parameters")
+        unknown = shown - set(self.modalities)
+        if unknown or not shown:
+            raise UserError(f"give at least one of the fused modalities {self.modalities}" + (f"; unknown: {sorted(unknown)}" if unknown else ""))
+        present = torch.tensor([[m in shown for m in self.modalities]])
+        with torch.inference_mode():
+            out = self.module.model(batch, present)
+        probs = out["state_logits"].softmax(dim=-1)[0]
+        return {
+            "climate_state": CLIMATE_STATES[int(probs.argmax())],
+            "state_probabilities": {name: float(p) for name, p in zip(CLIMATE_STATES, probs)},
+            "habitable_fraction": float(out["habitable_fraction"][0]),
+            "p_biosphere": float(torch.sigmoid(out["biosphere_logit"][0])),
+            "modalities_used": [m for m in self.modalities if m in shown],
+        }
+
+
+def load_run(path: str | Path) -> FinishedRun:
+    path = Path(path)
+    if not (path / rd.CONFIG_FILE).is_file():
+        raise UserError(f"{path} is not an astrotrain run directory (no {rd.CONFIG_FILE})")
+    return FinishedRun(path)

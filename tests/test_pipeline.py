@@ -1,0 +1,199 @@
+"""`--mode full`: the 5-phase pipeline on the smoke preset, its resume, fusion's ablation, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, cli_env, run_cli, smoke_args
+
+PHASES = ("1-pretrain", "2-integrate", "3-llm", "4-galactic", "5-production")
+PRETRAINED = ("surrogate", "datacube", "graph_vae", "spectral", "evolution")
+
+
+def pipeline_args(tmp_path: Path, data_cache: Path, *extra: str) -> list[str]:
+    return smoke_args(tmp_path, data_cache, "--mode", "full", f"components.graph_vae.cache_dir={data_cache}/molecules", *extra)
+
+
+def report_path(stdout: str) -> Path:
+    match = re.search(r"^report: (.+)$", stdout, re.MULTILINE)
+    assert match, stdout[-2000:]
+    return Path(match.group(1))
+
+
+@pytest.fixture(scope="session")
+def smoke_pipeline(tmp_path_factory, data_cache) -> Path:
+    """One uninterrupted smoke pipeline for the session; returns its run directory."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    res = run_cli(pipeline_args(tmp, data_cache), cwd=tmp, timeout=1200)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return report_path(res.stdout).parent
+
+
+def fusion_test_metrics(run: Path) -> dict:
+    return json.loads((run / "phases" / "2-integrate" / "metrics.json").read_text())["test"]
+
+
+def test_smoke_pipeline_runs_the_phases_in_order_and_skips_the_unbuilt_ones_with_their_issue(smoke_pipeline):
+    status = json.loads((smoke_pipeline / "pipeline.json").read_text())["phases"]
+    assert [status[p]["status"] for p in ("pretrain", "integrate", "llm", "galactic", "production")] == ["finished", "finished", "skipped", "skipped", "skipped"]
+    assert "issue #8" in status["llm"]["reason"] and "issue #9" in status["galactic"]["reason"]
+    for component in PRETRAINED:
+        metrics = json.loads((smoke_pipeline / "phases" / "1-pretrain" / component / "metrics.json").read_text())
+        assert metrics["component"] == component and metrics["test"]
+    # phase 2 read phase 1: each modality names the pretrained run it borrowed
+    normalisation = json.loads((smoke_pipeline / "phases" / "2-integrate" / "normalisation.json").read_text())
+    assert {m: Path(v["pretrained_run"]).name for m, v in normalisation["modalities"].items()} == {
+        "parameters": "surrogate", "climate": "datacube", "spectrum": "spectral", "gases": "graph_vae", "evolution": "evolution"}
+
+
+def test_fusion_beats_chance_and_the_majority_class_on_held_out_planets(smoke_pipeline, data_cache):
+    from astrotrain.universe.store import open_universe
+
+    test = fusion_test_metrics(smoke_pipeline)
+    config = json.loads(json.dumps(__import__("yaml").safe_load((smoke_pipeline / "config.yaml").read_text())))
+    universe = next(p for p in data_cache.iterdir() if p.name.startswith(f"universe-n{config['data']['universe']['n_planets']}-"))
+    states = open_universe(universe).parameters["climate_state"].to_numpy()
+    majority = max((states == s).mean() for s in set(states))
+    assert test["accuracy"] >= majority - 0.05
+    assert test["biosphere_roc_auc"] > 0.75
+    assert 0 <= test["ece"] < 0.5 and 0 <= test["habitable_fraction_mae"] < 0.25
+
+
+def test_ablation_has_every_subset_and_the_full_fusion_beats_each_single_modality(smoke_pipeline):
+    rows = json.loads((smoke_pipeline / "phases" / "2-integrate" / "ablation.json").read_text())["rows"]
+    modalities = ["parameters", "climate", "spectrum", "gases", "evolution"]
+    assert [r["subset"] for r in rows] == ["all"] + [f"without {m}" for m in modalities] + [f"only {m}" for m in modalities]
+    assert all(len(r["modalities"]) == 4 for r in rows[1:6]) and all(len(r["modalities"]) == 1 for r in rows[6:])
+    full = rows[0]
+    assert full["score"] == pytest.approx(fusion_test_metrics(smoke_pipeline)["score"], abs=1e-6)
+    for single in rows[6:]:
+        assert full["score"] > single["score"], (single["subset"], single["score"], full["score"])
+
+
+def test_report_shows_every_phase_and_every_image_it_references_exists(smoke_pipeline):
+    from astrotrain.reporting.html import referenced_images
+
+    report = smoke_pipeline / "report.html"
+    text = report.read_text()
+    for phase in PHASES:
+        assert phase in text
+    assert "issue #8" in text and "Resolved config" in text and "Provenance" in text
+    images = referenced_images(report)
+    names = {p.name for p in images}
+    for expected in ("surface_temperature_maps.png", "sampled_molecules.png", "spectra_and_retrievals.png", "confusion_matrix.png",
+                     "calibration.png", "ablation.png", "phases_2-integrate_curves.png"):
+        assert expected in names, expected
+    for image in images:
+        assert image.is_file() and image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
+        assert not Path(os.path.relpath(image, smoke_pipeline)).is_absolute()  # relative links: the folder opens from anywhere
+
+
+def phase_one_fingerprint(run: Path) -> dict:
+    return {p.relative_to(run).as_posix(): p.stat().st_mtime_ns for p in (run / "phases" / "1-pretrain").rglob("*.ckpt")}
+
+
+def test_a_pipeline_stopped_in_phase_2_resumes_without_rerunning_phase_1_to_identical_metrics(tmp_path, data_cache, smoke_pipeline):
+    phase_one_steps = sum(json.loads((smoke_pipeline / "phases" / "1-pretrain" / c / "metrics.json").read_text())["global_step"] for c in PRETRAINED)
+    res = run_cli(pipeline_args(tmp_path, data_cache, f"trainer.stop_after_steps={phase_one_steps + 50}"), cwd=tmp_path, timeout=1200)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = report_path(res.stdout).parent
+    status = json.loads((run / "pipeline.json").read_text())["phases"]
+    assert status["pretrain"]["status"] == "finished" and status["integrate"]["status"] == "interrupted"
+    assert not (run / "phases" / "2-integrate" / "metrics.json").exists() or "test" not in json.loads((run / "phases" / "2-integrate" / "metrics.json").read_text())
+    assert (run / "report.html").is_file()  # an unfinished run has a report too
+    before = phase_one_fingerprint(run)
+
+    res = run_cli(["--resume", str(run)], cwd=tmp_path, timeout=1200)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert phase_one_fingerprint(run) == before  # phase 1 was not rerun
+    assert fusion_test_metrics(run) == fusion_test_metrics(smoke_pipeline)
+    assert json.loads((run / "pipeline.json").read_text())["phases"]["integrate"]["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_a_pipeline_killed_during_phase_2_resumes_to_identical_metrics(tmp_path, data_cache, smoke_pipeline):
+    """SIGKILL (no chance to clean up) once phase 2 has written a checkpoint; resume from the newest verified one."""
+    args = pipeline_args(tmp_path, data_cache, "trainer.checkpoint_every_n_steps=20")
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=tmp_path, env=cli_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            ckpts = list((tmp_path / "runs").glob("*/phases/2-integrate/checkpoints/step=*.ckpt.manifest.json"))
+            if ckpts:
+                process.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.05)
+    finally:
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the pipeline finished before it could be killed in phase 2"
+    run = next((tmp_path / "runs").iterdir())
+    assert json.loads((run / "pipeline.json").read_text())["phases"]["integrate"]["status"] == "running"
+    before = phase_one_fingerprint(run)
+    res = run_cli(["--resume", str(run)], cwd=tmp_path, timeout=1200)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert phase_one_fingerprint(run) == before
+    assert fusion_test_metrics(run) == fusion_test_metrics(smoke_pipeline)
+
+
+def test_fusion_without_the_components_it_fuses_exits_2_before_writing(tmp_path, data_cache):
+    res = run_cli(pipeline_args(tmp_path, data_cache, "components.datacube.enabled=false"), cwd=tmp_path)
+    assert res.returncode == 2
+    assert "components.datacube.enabled" in res.stderr and "components.multimodal.modalities" in res.stderr
+    assert not (tmp_path / "runs").exists()
+    res = run_cli(pipeline_args(tmp_path, data_cache, "pipeline.phases=[integrate,pretrain]"), cwd=tmp_path)
+    assert res.returncode == 2 and "pipeline.phases" in res.stderr and not (tmp_path / "runs").exists()
+
+
+def test_fusion_alone_without_pretrained_encoders_names_the_key_and_the_fix(tmp_path, data_cache):
+    res = run_cli(smoke_args(tmp_path, data_cache, "--component", "multimodal"), cwd=tmp_path)
+    assert res.returncode == 2
+    assert "components.multimodal.pretrained" in res.stderr and "--mode full" in res.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_quickstart_notebook_runs_on_a_finished_pipeline(smoke_pipeline, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(ROOT / "notebooks" / "01_astrotrain_quickstart.ipynb", as_version=4)
+    os.environ["ASTROTRAIN_RUN"] = str(smoke_pipeline)
+    try:
+        NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    finally:
+        os.environ.pop("ASTROTRAIN_RUN", None)
+    outputs = "\n".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+    assert f"run: {smoke_pipeline}" in outputs
+    assert "predicted:" in outputs and "truth:" in outputs
+    images = sum("image/png" in o.get("data", {}) for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+    assert images >= 4
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(smoke_pipeline, tmp_path):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    shot = tmp_path / "report.png"
+    res = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,2400",
+                          f"--screenshot={shot}", (smoke_pipeline / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), res.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape[0] >= 2000 and pixels.std() > 10  # text, tables and plots, not a blank page
+    assert (pixels < 128).mean() > 0.01  # dark ink (text, axes) covers part of the page
