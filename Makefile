@@ -1,5 +1,5 @@
 # astrotrain — everything a fresh machine needs, from nothing.
-#   make demo       venv + install + train the surrogate on the embedded default universe
+#   make demo       venv + install + the full 5-phase pipeline on the embedded default universe (prints report.html's path)
 #   make test       venv + install (dev extra) + the whole test suite, slow tests included
 #   make test-fast  the inner loop: tests not marked slow
 # GPU users pick their torch build: make demo TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) train.py --component surrogate --config config/master_training.yaml
+	$(PY) train.py --mode full --config config/master_training.yaml run.name=demo
 
 test: $(STAMP)
 	$(PY) -m pytest tests
