@@ -30,6 +30,7 @@ def test_every_seed_flag_maps_to_its_config_key():
         "run.deterministic=false", "trainer.precision=mixed", "trainer.strategy=ddp", "trainer.devices=4", "trainer.num_nodes=2",
     ]
     assert "run.mode=optimize" in overrides_of(["--optimize", "--trials", "50"])
+    assert overrides_of(["--component", "spectral"]) == ["run.component=spectral", "run.mode=component"]  # whatever run.mode the config names
     assert build_train_parser().parse_args(["--optimize", "--trials", "50"]).trials == 50
     assert "run.deterministic=true" in overrides_of(["--deterministic"])
 

@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from .conftest import ROOT, cli_env, run_cli, smoke_args
 
@@ -55,17 +57,24 @@ def test_smoke_pipeline_runs_the_phases_in_order_and_skips_the_unbuilt_ones_with
         "parameters": "surrogate", "climate": "datacube", "spectrum": "spectral", "gases": "graph_vae", "evolution": "evolution"}
 
 
-def test_fusion_beats_chance_and_the_majority_class_on_held_out_planets(smoke_pipeline, data_cache):
-    from astrotrain.universe.store import open_universe
+def test_fusion_beats_the_majority_class_on_its_held_out_planets(smoke_pipeline):
+    from astrotrain.api import load_run
 
-    test = fusion_test_metrics(smoke_pipeline)
-    config = json.loads(json.dumps(__import__("yaml").safe_load((smoke_pipeline / "config.yaml").read_text())))
-    universe = next(p for p in data_cache.iterdir() if p.name.startswith(f"universe-n{config['data']['universe']['n_planets']}-"))
-    states = open_universe(universe).parameters["climate_state"].to_numpy()
+    run = load_run(smoke_pipeline)
+    model = run.fusion()
+    universe = run.universe()
+    split = model.cfg.data.split
+    from astrotrain.components.datacube.encoder import trained_on
+    from astrotrain.data.splits import planet_splits
+
+    test_planets = planet_splits(len(universe), split.train, split.val, split.seed)["test"]
+    test_planets = test_planets[~np.isin(test_planets, trained_on(model.cfg, universe))]  # as fusion's data module does
+    states = universe.parameters["climate_state"].to_numpy()[test_planets]
     majority = max((states == s).mean() for s in set(states))
-    assert test["accuracy"] >= majority - 0.05
-    assert test["biosphere_roc_auc"] > 0.75
-    assert 0 <= test["ece"] < 0.5 and 0 <= test["habitable_fraction_mae"] < 0.25
+    test = fusion_test_metrics(smoke_pipeline)
+    assert test["accuracy"] > majority
+    assert test["macro_f1"] > 1 / 6  # better than one class right
+    assert 0 <= test["ece"] < 0.3 and 0 <= test["habitable_fraction_mae"] < 0.15
 
 
 def test_ablation_has_every_subset_and_the_full_fusion_beats_each_single_modality(smoke_pipeline):
@@ -94,7 +103,8 @@ def test_report_shows_every_phase_and_every_image_it_references_exists(smoke_pip
         assert expected in names, expected
     for image in images:
         assert image.is_file() and image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
-        assert not Path(os.path.relpath(image, smoke_pipeline)).is_absolute()  # relative links: the folder opens from anywhere
+    for src in re.findall(r"<img[^>]*src='([^']+)'", text):  # relative links inside the run: the folder opens from anywhere
+        assert not src.startswith("/") and ".." not in src and "://" not in src, src
 
 
 def phase_one_fingerprint(run: Path) -> dict:
@@ -111,6 +121,13 @@ def test_a_pipeline_stopped_in_phase_2_resumes_without_rerunning_phase_1_to_iden
     assert not (run / "phases" / "2-integrate" / "metrics.json").exists() or "test" not in json.loads((run / "phases" / "2-integrate" / "metrics.json").read_text())
     assert (run / "report.html").is_file()  # an unfinished run has a report too
     before = phase_one_fingerprint(run)
+    # 50 steps into phase 2 is inside freeze_epochs: the lent encoders are still phase 1's, bit for bit
+    from astrotrain.training.checkpoint import load_verified
+
+    fusion = load_verified(run / "phases" / "2-integrate" / "checkpoints" / "last.ckpt")["state_dict"]
+    surrogate = load_verified(run / "phases" / "1-pretrain" / "surrogate" / "checkpoints" / "last.ckpt")["state_dict"]
+    lent = {k.removeprefix("model.encoders.0.pretrained."): v for k, v in fusion.items() if k.startswith("model.encoders.0.pretrained.")}
+    assert lent and all(torch.equal(v, surrogate[f"model.{k}"]) for k, v in lent.items())
 
     res = run_cli(["--resume", str(run)], cwd=tmp_path, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -152,6 +169,16 @@ def test_fusion_without_the_components_it_fuses_exits_2_before_writing(tmp_path,
     assert not (tmp_path / "runs").exists()
     res = run_cli(pipeline_args(tmp_path, data_cache, "pipeline.phases=[integrate,pretrain]"), cwd=tmp_path)
     assert res.returncode == 2 and "pipeline.phases" in res.stderr and not (tmp_path / "runs").exists()
+    res = run_cli(pipeline_args(tmp_path, data_cache, "pipeline.phases=[integrate]"), cwd=tmp_path)
+    assert res.returncode == 2 and "components.multimodal.pretrained" in res.stderr and not (tmp_path / "runs").exists()
+    res = run_cli(pipeline_args(tmp_path, data_cache, "--component", "surrogate"), cwd=tmp_path)
+    assert res.returncode == 2 and "drop one of the two" in res.stderr
+
+
+def test_fusion_refuses_encoders_trained_on_another_planet_split(tmp_path, data_cache, smoke_pipeline):
+    res = run_cli(pipeline_args(tmp_path, data_cache, "pipeline.phases=[integrate]", f"components.multimodal.pretrained={smoke_pipeline}",
+                                "data.split.seed=1"), cwd=tmp_path)
+    assert res.returncode == 2 and "data.split" in res.stderr and not (tmp_path / "runs").exists()
 
 
 def test_fusion_alone_without_pretrained_encoders_names_the_key_and_the_fix(tmp_path, data_cache):

@@ -4,6 +4,7 @@
     run = load_run("runs/20261129-101500-default")   # a --mode full run (or one component run)
     run.phases                                        # {phase: status, reason, folder}
     run.metrics("integrate")                          # fusion's metrics.json; run.metrics("pretrain", "spectral")
+    (an unfinished run has no fusion model: fusion() says how to finish it)
     run.plots()                                       # every PNG the report shows
     model = run.fusion()                              # the trained fusion model, on CPU
     model.predict({"T_star": 3300, "F_star": 900, ...})  # a planet from any subset of modalities
@@ -65,12 +66,15 @@ class FinishedRun:
 
         run = self.component_dir("integrate")
         ckpt = run / "checkpoints" / "last.ckpt"
-        if not (run / rd.METRICS_FILE).is_file():
+        metrics = run / rd.METRICS_FILE
+        if not (metrics.is_file() and "test" in json.loads(metrics.read_text())):
             raise UserError(f"run {self.path} has no finished fusion phase ({run}); finish it with python train.py --resume {self.path}")
         from .components.multimodal.module import MultimodalModule
         from .components.multimodal.pretrained import pretrained_components
 
         cfg = validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE))
+        if self.phases and self.phases["pretrain"]["status"] == "finished":
+            cfg.components.multimodal.pretrained = str(self.path)  # this run's own phase 1, wherever the folder now lies
         encoders = {m: source.lend() for m, source in pretrained_components(cfg).items()}
         module = MultimodalModule(cfg.components.multimodal, encoders)
         module.load_state_dict(load_verified(ckpt)["state_dict"])
@@ -113,8 +117,12 @@ class FusionModel:
         if unknown or not shown:
             raise UserError(f"give at least one of the fused modalities {self.modalities}" + (f"; unknown: {sorted(unknown)}" if unknown else ""))
         present = torch.tensor([[m in shown for m in self.modalities]])
-        with torch.inference_mode():
-            out = self.module.model(batch, present)
+        try:
+            with torch.inference_mode():
+                out = self.module.model(batch, present)
+        except KeyError as exc:
+            raise UserError(f"modality input {exc} is missing: give every input of a modality, named as the data module does "
+                            "(e.g. spectrum.depth, spectrum.sigma, spectrum.context, spectrum.r_star)") from None
         probs = out["state_logits"].softmax(dim=-1)[0]
         return {
             "climate_state": CLIMATE_STATES[int(probs.argmax())],

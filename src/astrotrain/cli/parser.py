@@ -98,6 +98,8 @@ def flags_to_overrides(args: argparse.Namespace) -> list[str]:
         out.append("run.mode=optimize")
     if args.component:
         out.append(f"run.component={args.component}")
+        if not (args.mode or args.optimize):  # --component X alone trains X, whatever run.mode the config names
+            out.append("run.mode=component")
     if args.physics_constraints:
         out.append("physics.constraints=true")
     if args.seed is not None:

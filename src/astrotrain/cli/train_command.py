@@ -36,12 +36,18 @@ def run_train(args: argparse.Namespace) -> int:
     spec = get_component(cfg.run.component)
     from ..training.pipeline import is_pipeline_run
 
+    if args.mode == "full" and args.component:
+        raise UserError(f"--component {args.component} trains one component (phase 1 for it alone); --mode full trains them all: drop one of the two")
     if args.resume and is_pipeline_run(args.resume) and cfg.run.mode != "full":
         raise UserError(f"{args.resume} is a --mode full run; resume it with --mode full (or without --config, which uses its own config)")
     if cfg.run.mode == "optimize":
         raise NotAvailableYet("--optimize / --mode optimize (Optuna search)", "issue #10")
     if args.validate_only:
-        if args.resume:
+        if args.resume and is_pipeline_run(args.resume):
+            from ..training.pipeline import check_same_config
+
+            check_same_config(Path(args.resume), cfg.model_dump(mode="json"), args.force_config_change)
+        elif args.resume:
             from ..config.schema import RESUME_SAFE_KEYS
             from ..training.checkpoint import config_fingerprint, resolve_resume_target
             from ..training.runner import check_resume

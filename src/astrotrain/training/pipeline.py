@@ -55,8 +55,13 @@ def run_pipeline(cfg, overrides: dict, resume: str | None = None, force_config_c
     config = cfg.model_dump(mode="json")
     if resume:
         root = Path(resume)
-        _check_same_config(root, config, force_config_change)
+        if not is_pipeline_run(root):
+            raise UserError(f"--resume {resume}: not a --mode full run directory (no {rd.PIPELINE_FILE}); resume a component run "
+                            "without --mode full, or pass the pipeline's run directory")
+        check_same_config(root, config, force_config_change)
         status = json.loads((root / rd.PIPELINE_FILE).read_text())
+        if force_config_change:  # the run continues under the new config: record it
+            atomic_write_text(root / rd.CONFIG_FILE, rd.dump_yaml(config))
     else:
         rd.check_writable(Path(cfg.run.output_dir))
         root = rd.new_run_dir(cfg.run.output_dir, cfg.run.name)
@@ -74,6 +79,8 @@ def run_pipeline(cfg, overrides: dict, resume: str | None = None, force_config_c
                 continue
             if phase not in cfg.pipeline.phases:
                 _mark(record, "skipped", "not in pipeline.phases")
+            elif phase == "integrate" and not cfg.components.multimodal.enabled:
+                _mark(record, "skipped", "components.multimodal.enabled is false")
             elif phase in NOT_BUILT:
                 _mark(record, "skipped", NOT_BUILT[phase])
             else:
@@ -81,7 +88,7 @@ def run_pipeline(cfg, overrides: dict, resume: str | None = None, force_config_c
                 record["status"] = "running"
                 _save(root, status)
                 components = pretrain if phase == "pretrain" else ["multimodal"]
-                done = all(_run_component(cfg, root, phase, name, overrides, budget, record) for name in components)
+                done = all(_run_component(cfg, root, phase, name, overrides, budget, record, force_config_change) for name in components)
                 record["wall_time_s"] = round(record.get("wall_time_s", 0.0) + time.perf_counter() - started, 1)
                 if not done:
                     _mark(record, "interrupted", f"trainer.stop_after_steps reached; resume with --resume {root}")
@@ -90,10 +97,16 @@ def run_pipeline(cfg, overrides: dict, resume: str | None = None, force_config_c
             _save(root, status)
             _write_report(root)
     except BaseException as exc:
+        if isinstance(exc, UserError) and not resume and not any((root / rd.PHASES_DIR).rglob("*.ckpt")):
+            rd.remove_run_dir(root)  # a user error found before anything was trained: leave nothing behind
+            raise
         if current is not None:
             _mark(status["phases"][current], "failed", f"{type(exc).__name__}: {exc}".strip()[:500])
             _save(root, status)
-            _write_report(root)
+            try:
+                _write_report(root)
+            except Exception:  # noqa: BLE001 - the original error is the one to show
+                pass
         raise
     _save(root, status)
     _write_report(root)
@@ -102,7 +115,7 @@ def run_pipeline(cfg, overrides: dict, resume: str | None = None, force_config_c
 
 
 # ---- phases and their component runs ---------------------------------------------------------------
-def _run_component(cfg, root: Path, phase: str, name: str, overrides: dict, budget: "_StepBudget", record: dict) -> bool:
+def _run_component(cfg, root: Path, phase: str, name: str, overrides: dict, budget: "_StepBudget", record: dict, force: bool) -> bool:
     """Train (or resume, or skip as finished) one component of a phase; False when the step budget stopped it."""
     from .runner import train_component
 
@@ -119,7 +132,8 @@ def _run_component(cfg, root: Path, phase: str, name: str, overrides: dict, budg
     if checkpoint is None and run.exists():
         rd.remove_run_dir(run)  # started but never checkpointed: start it again
     entry["status"] = "running"
-    result = train_component(ccfg, overrides, resume=str(checkpoint) if checkpoint else None, run_dir=None if checkpoint else run)
+    result = train_component(ccfg, overrides, resume=str(checkpoint) if checkpoint else None, force_config_change=force,
+                             run_dir=None if checkpoint else run)
     budget.spend(result.steps_run)
     entry["status"] = "finished" if result.finished else "interrupted"
     if result.finished:
@@ -138,7 +152,7 @@ def component_config(cfg, name: str, root: Path, stop_after_steps: int | None):
     ccfg = cfg.model_copy(deep=True)
     ccfg.run.mode, ccfg.run.component, ccfg.run.name = "component", name, name
     ccfg.trainer.stop_after_steps = stop_after_steps
-    epochs = cfg.pipeline.pretrain.max_epochs.get(name)
+    epochs = getattr(cfg.pipeline.pretrain.max_epochs, name, None)
     if epochs is not None:
         section = getattr(ccfg.components, name)
         if "max_epochs" in type(section).model_fields:
@@ -198,6 +212,9 @@ def _check_fusion_inputs(cfg, pretrain: list[str]) -> None:
         if cfg.components.multimodal.pretrained is None:
             raise UserError("pipeline.phases leaves out pretrain but keeps integrate: set components.multimodal.pretrained=<a --mode full run "
                             "with finished phase 1>, or add pretrain to pipeline.phases")
+        from ..components.multimodal.pretrained import pretrained_components
+
+        pretrained_components(cfg)  # every lent run exists, finished, on this universe and split
         return
     off = [f"{m} (components.{MODALITIES[m]}.enabled is false)" for m in cfg.components.multimodal.modalities if MODALITIES[m] not in pretrain]
     if off:
@@ -205,7 +222,8 @@ def _check_fusion_inputs(cfg, pretrain: list[str]) -> None:
                         + ": enable those components or drop the modalities from components.multimodal.modalities")
 
 
-def _check_same_config(root: Path, config: dict, force: bool) -> None:
+def check_same_config(root: Path, config: dict, force: bool) -> None:
+    """Refuse to resume a pipeline run under a different config (up to resume-safe keys) unless forced."""
     old = json.loads(json.dumps(_read_yaml(root / rd.CONFIG_FILE)))
     if config_fingerprint(old, RESUME_SAFE_KEYS) != config_fingerprint(config, RESUME_SAFE_KEYS) and not force:
         diffs = [d for d in config_differences(old, config) if not d.startswith(RESUME_SAFE_KEYS)]

@@ -56,5 +56,7 @@ def trained_on(cfg, universe) -> np.ndarray:
     from ...data.splits import planet_splits
 
     dc, split = cfg.components.datacube, cfg.data.split
+    if dc.datacubes:  # trained on ingested GCM cubes, not on universe planets
+        return np.zeros(0, dtype=np.int64)
     n = len(universe) if dc.max_planets == 0 else min(dc.max_planets, len(universe))
     return planet_splits(n, split.train, split.val, split.seed)["train"]

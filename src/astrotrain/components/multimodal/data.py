@@ -15,6 +15,7 @@ import torch
 
 from ...data.splits import planet_splits, treatment_record
 from ...data.tensors import PlanetTensors, SplitDataModule
+from ...errors import UserError
 from ...universe.store import Universe
 from .pretrained import pretrained_components
 
@@ -39,6 +40,9 @@ class MultimodalDataModule(SplitDataModule):
         self.held_out_seen = {name: int(np.isin(self.indices[name], seen).sum()) for name in ("val", "test")}
         for name in ("val", "test"):  # a planet an encoder was trained on is no held-out planet of fusion
             self.indices[name] = self.indices[name][~np.isin(self.indices[name], seen)]
+            if len(self.indices[name]) == 0:
+                raise UserError(f"no {name} planet is left for fusion: the datacube trained on all of them "
+                                f"(components.datacube.max_planets covers the universe); lower max_planets or raise data.universe.n_planets")
         arrays: dict[str, np.ndarray] = {}
         available = np.ones((n, len(self.modalities)), dtype=bool)
         for i, (modality, source) in enumerate(self.pretrained.items()):

@@ -34,6 +34,7 @@ class MultimodalModule(HeldOutMetrics, L.LightningModule):
         self.cfg = cfg
         self.model = FusionTransformer(encoders, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.dropout)
         self.register_buffer("active", torch.ones(len(encoders), dtype=torch.bool), persistent=False)  # ablation: modalities shown
+        self.complete_only = False  # ablation: evaluate only planets that have every fused modality (one planet set for all rows)
         self.confusion = MulticlassConfusionMatrix(N_STATES)
         self.calibration = MulticlassCalibrationError(N_STATES, n_bins=15, norm="l1")
         self.auroc = BinaryAUROC()
@@ -80,25 +81,25 @@ class MultimodalModule(HeldOutMetrics, L.LightningModule):
 
     # -- held-out --------------------------------------------------------------------------------
     def predict_batch(self, batch) -> dict[str, torch.Tensor]:
-        """Predictions from the modalities that are both available and `active` (every row keeps at least one)."""
+        """Predictions from the modalities that are both available and `active`; `shown` marks the
+        planets that count (some active modality available; with `complete_only`, all fused ones)."""
         present = batch["available"] & self.active
-        fallback = ~present.any(dim=1)
-        if fallback.any():  # this planet shows none of the active modalities: it is skipped by the caller
-            present = present | fallback[:, None]
-        out = self.model(batch, present)
-        out["shown"] = ~fallback
+        shown = batch["available"].all(dim=1) if self.complete_only else present.any(dim=1)
+        out = self.model(batch, present | ~present.any(dim=1, keepdim=True))  # a planet with nothing to show: not counted
+        out["shown"] = shown
         return out
 
-    def _evaluate(self, batch) -> None:
+    def _evaluate(self, batch) -> int:
         out = self.predict_batch(batch)
         rows = out["shown"]
         if not rows.any():
-            return
+            return 0
         probs = out["state_logits"][rows].softmax(dim=-1)
         self.confusion.update(probs.argmax(dim=-1), batch["state"][rows])
         self.calibration.update(probs, batch["state"][rows])
         self.auroc.update(torch.sigmoid(out["biosphere_logit"][rows]), batch["biosphere"][rows].long())
         self.habitable_error.update((out["habitable_fraction"][rows] - batch["habitable"][rows]).abs())
+        return int(rows.sum())
 
     def _compute_metrics(self) -> dict[str, torch.Tensor]:
         confusion = self.confusion.compute().double()

@@ -18,6 +18,8 @@ from ...errors import UserError
 from ...training import run_dir as rd
 from .config import MODALITIES
 
+NOT_CONTENT = {"cache_dir", "clero_batch_size"}  # universe settings that do not change which planets it holds
+
 
 @dataclass
 class PretrainedComponent:
@@ -49,7 +51,7 @@ def pretrained_components(cfg) -> dict[str, PretrainedComponent]:
         raise UserError("components.multimodal.pretrained is not set: fusion needs pretrained encoders — run the whole pipeline "
                         "with `python train.py --mode full`, or set components.multimodal.pretrained=<run directory of a --mode full run>")
     root = Path(mc.pretrained)
-    found, missing = {}, []
+    found, missing, mismatched = {}, [], []
     for modality in mc.modalities:
         component = MODALITIES[modality]
         run = component_run(root, component)
@@ -58,8 +60,16 @@ def pretrained_components(cfg) -> dict[str, PretrainedComponent]:
             missing.append(f"{modality} ({run} has no finished {component} run)")
             continue
         spec = get_component(component)
-        found[modality] = PretrainedComponent(modality, component, run, validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE)),
-                                              importlib.import_module(spec.encoder))
+        run_cfg = validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE))
+        if spec.reads_universe(run_cfg):
+            for key in ("universe", "split"):
+                recipe = [getattr(c.data, key).model_dump(exclude=NOT_CONTENT) for c in (run_cfg, cfg)]
+                if recipe[0] != recipe[1]:
+                    mismatched.append(f"{run} was trained with different data.{key}")
+        found[modality] = PretrainedComponent(modality, component, run, run_cfg, importlib.import_module(spec.encoder))
+    if mismatched:  # its train planets could be fusion's test planets
+        raise UserError("fusion must use the universe and planet split its encoders were trained on: " + "; ".join(mismatched)
+                        + ". Set data.universe and data.split as in those runs, or pretrain on this data (python train.py --mode full)")
     if missing:
         raise UserError("fusion cannot borrow encoders for: " + "; ".join(missing)
                         + ". Finish phase 1 (python train.py --resume <run>) or drop them from components.multimodal.modalities")

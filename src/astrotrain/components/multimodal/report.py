@@ -1,7 +1,9 @@
 """After the test: the modality ablation, and the plots of fusion's report.
 
 Ablation: the test metrics with every modality, with each removed in turn, and with each
-alone (`ablation.json`: one row per subset; the bar chart ranks them by `score`). Plots: the
+alone, every row on the same planets — those with every fused modality available, so that a
+modality missing for some planets (a failed evolution integration) does not change the set
+(`ablation.json`: one row per subset with its planet count; the bar chart ranks them by `score`). Plots: the
 confusion matrix of climate states and the reliability diagram of the state probabilities,
 both with every modality shown.
 """
@@ -27,22 +29,26 @@ def subsets(modalities: list[str]) -> list[tuple[str, list[str]]]:
 
 
 @torch.inference_mode()
-def test_metrics(module, datamodule, shown: list[str], collect: bool = False):
-    """Test metrics (and, with `collect`, the predictions) with only `shown` modalities."""
+def test_metrics(module, datamodule, shown: list[str], collect: bool = False, complete_only: bool = False):
+    """Test metrics (and, with `collect`, the predictions) with only `shown` modalities; `planets`: how many counted."""
     modalities = module.model.modalities
     module.active = torch.tensor([m in shown for m in modalities], device=module.device)
+    module.complete_only = complete_only
     module.eval()
     collected = {"probs": [], "state": []}
+    planets = 0
     try:
         for batch in datamodule.test_dataloader():
             batch = {k: v.to(module.device) for k, v in batch.items()}
-            module._evaluate(batch)
+            planets += module._evaluate(batch)
             if collect:
-                collected["probs"].append(module.predict_batch(batch)["state_logits"].softmax(dim=-1).cpu())
-                collected["state"].append(batch["state"].cpu())
-        metrics = {k: float(v) for k, v in module._compute_metrics().items()}
+                out = module.predict_batch(batch)
+                collected["probs"].append(out["state_logits"][out["shown"]].softmax(dim=-1).cpu())
+                collected["state"].append(batch["state"][out["shown"]].cpu())
+        metrics = {k: float(v) for k, v in module._compute_metrics().items()} | {"planets": planets}
     finally:
         module.active = torch.ones_like(module.active)
+        module.complete_only = False
     return metrics, {k: torch.cat(v).numpy() for k, v in collected.items()} if collect else None
 
 
@@ -61,8 +67,10 @@ def report(cfg, module, datamodule, run_dir) -> dict:
         return {}
     rows = []
     for label, shown in subsets(module.model.modalities):
-        rows.append({"subset": label, "modalities": shown, **test_metrics(module, datamodule, shown)[0]})
-    atomic_write_json(run_dir / ABLATION_FILE, {"metric_for_ranking": "score = mean(accuracy, biosphere ROC-AUC, 1 - habitable MAE)", "rows": rows})
+        rows.append({"subset": label, "modalities": shown, **test_metrics(module, datamodule, shown, complete_only=True)[0]})
+    atomic_write_json(run_dir / ABLATION_FILE, {
+        "metric_for_ranking": "score = mean(accuracy, biosphere ROC-AUC, 1 - habitable MAE)",
+        "planets": "every row on the same test planets: those with every fused modality available", "rows": rows})
     ranked = sorted(rows, key=lambda r: -r["score"])
     bar_chart([r["subset"] for r in ranked], [r["score"] for r in ranked], plots / "ablation.png",
               "modality ablation (test split)", "score = mean(accuracy, ROC-AUC, 1 − hab. MAE)", highlight="all")
