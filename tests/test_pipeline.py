@@ -224,3 +224,23 @@ def test_report_renders_in_headless_chromium(smoke_pipeline, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape[0] >= 2000 and pixels.std() > 10  # text, tables and plots, not a blank page
     assert (pixels < 128).mean() > 0.01  # dark ink (text, axes) covers part of the page
+
+
+def test_a_disabled_fusion_and_left_out_phases_are_recorded_as_skipped_with_the_reason(tmp_path, data_cache):
+    res = run_cli(pipeline_args(tmp_path, data_cache, "pipeline.phases=[integrate]", "components.multimodal.enabled=false"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    status = json.loads((report_path(res.stdout).parent / "pipeline.json").read_text())["phases"]
+    assert status["pretrain"] == {**status["pretrain"], "status": "skipped", "reason": "not in pipeline.phases"}
+    assert status["integrate"]["reason"] == "components.multimodal.enabled is false"
+    assert "components.multimodal.enabled is false" in res.stdout
+
+
+def test_resume_targets_are_checked_before_anything_runs(tmp_path, data_cache, smoke_pipeline):
+    res = run_cli(["--validate-only", "--resume", str(smoke_pipeline)], cwd=tmp_path)
+    assert res.returncode == 0 and "config OK: mode=full" in res.stdout, res.stderr[-2000:]
+    component_run = smoke_pipeline / "phases" / "1-pretrain" / "surrogate"
+    res = run_cli(pipeline_args(tmp_path, data_cache, "--resume", str(component_run)), cwd=tmp_path)
+    assert res.returncode == 2 and "not a --mode full run directory" in res.stderr
+    res = run_cli(["--resume", str(smoke_pipeline), "--config", str(ROOT / "config" / "presets" / "smoke.yaml"), "--mode", "full",
+                   "run.seed=5"], cwd=tmp_path)
+    assert res.returncode == 2 and "run.seed" in res.stderr and "--force-config-change" in res.stderr
