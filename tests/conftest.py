@@ -37,3 +37,25 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.Comp
 def smoke_args(tmp_path: Path, data_cache: Path, *extra: str) -> list[str]:
     """Arguments training the smoke preset into `tmp_path/runs` with the shared universe cache."""
     return ["--config", str(SMOKE), f"run.output_dir={tmp_path / 'runs'}", f"data.universe.cache_dir={data_cache}", *extra]
+
+
+def pipeline_args(tmp_path: Path, data_cache: Path, *extra: str) -> list[str]:
+    """`--mode full` on the smoke preset, with the shared universe and molecule caches."""
+    return smoke_args(tmp_path, data_cache, "--mode", "full", f"components.graph_vae.cache_dir={data_cache}/molecules", *extra)
+
+
+def report_path(stdout: str) -> Path:
+    import re
+
+    match = re.search(r"^report: (.+)$", stdout, re.MULTILINE)
+    assert match, stdout[-2000:]
+    return Path(match.group(1))
+
+
+@pytest.fixture(scope="session")
+def smoke_pipeline(tmp_path_factory, data_cache) -> Path:
+    """One uninterrupted smoke pipeline for the session; returns its run directory."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    res = run_cli(pipeline_args(tmp, data_cache), cwd=tmp, timeout=1200)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return report_path(res.stdout).parent

@@ -81,7 +81,7 @@ def test_validate_only_accepts_the_shipped_configs(capsys):
     [
         (["--component", "nonsense"], "unknown component 'nonsense'. Available: surrogate, datacube, graph_vae"),
         (["--component", "surogate"], "Did you mean 'surrogate'?"),
-        (["--component", "llm"], "component 'llm' is not available yet (planned: issue #8"),
+        (["--component", "galactic"], "component 'galactic' is not available yet (planned: issue #9"),
         (["--mode", "full", "--validate-only", "trainer.devices=2"], "--mode full runs its phases in one process"),
         (["--mode", "full", "--validate-only", "components.spectral.enabled=false"], "spectrum (components.spectral.enabled is false)"),
         (["--optimize", "--trials", "3"], "is not available yet (planned: issue #10)"),

@@ -103,10 +103,19 @@ COMPONENTS: dict[str, ComponentSpec] = {
         report=f"{_ROOT}.multimodal.report:report",
         phase="integrate",
     ),
+    "llm": ComponentSpec(
+        name="llm",
+        task="LoRA/QLoRA causal LM that answers questions about a planet, grounded by prefix tokens projected from the fusion embedding (phase 3 of --mode full)",
+        config=f"{_ROOT}.llm.config:LLMConfig",
+        datamodule=f"{_ROOT}.llm.data:build_datamodule",
+        module=f"{_ROOT}.llm.module:build_module",
+        science_metrics=("perplexity", "answer_nll"),
+        report=f"{_ROOT}.llm.report:report",
+        phase="llm",
+    ),
 }
 
 PLANNED: dict[str, str] = {
-    "llm": "issue #8",
     "galactic": "issue #9",
 }
 

@@ -126,7 +126,7 @@ def print_summary(result) -> None:
     for key, value in m["test"].items():
         table.add_row(key, f"{value:.4g}")
     for key, value in m.get("baselines", {}).items():
-        table.add_row(f"baseline: {key}", f"{value:.4g}")
+        table.add_row(f"after the test: {key}", f"{value:.4g}" if isinstance(value, (int, float)) else str(value))
     table.add_row("train wall time (s)", f"{m['train']['wall_time_s']:.1f}")
     table.add_row("peak RSS (MB)", f"{m['train']['peak_rss_mb']:.0f}")
     console = Console()

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from ..components.datacube.config import DatacubeConfig
 from ..components.evolution.config import EvolutionConfig
 from ..components.graph_vae.config import GraphVAEConfig
+from ..components.llm.config import LLMConfig
 from ..components.multimodal.config import MultimodalConfig
 from ..components.spectral.config import SpectralConfig
 from ..components.surrogate.config import SurrogateConfig
@@ -130,6 +131,7 @@ class ComponentsConfig(Section):
     spectral: SpectralConfig = SpectralConfig()
     evolution: EvolutionConfig = EvolutionConfig()
     multimodal: MultimodalConfig = MultimodalConfig()
+    llm: LLMConfig = LLMConfig()
 
 
 PHASE_NAMES = ("pretrain", "integrate", "llm", "galactic", "production")
@@ -186,6 +188,7 @@ class MasterConfig(Section):
 RESUME_SAFE_KEYS = (
     "run.name",
     "components.multimodal.pretrained",  # where the pipeline's phase 1 lies: a moved run directory still resumes
+    "components.llm.fusion",  # … and its phase 2
     "run.output_dir",
     "trainer.log_every_n_steps",
     "trainer.checkpoint_every_n_steps",

@@ -8,6 +8,7 @@ Layout of the run directory:
     pipeline.json                                  each phase's status, reason, folder, wall time
     phases/1-pretrain/<component>/                 one ordinary component run per enabled component
     phases/2-integrate/                            the fusion run (it reads phase 1's checkpoints)
+    phases/3-llm/                                  the LLM run (it reads phase 2's fusion model)
     report.html, report/                           rewritten after every phase, and on failure
 
 Every component run inside a phase is an ordinary run directory, so `--resume <pipeline run>`
@@ -31,8 +32,8 @@ from . import run_dir as rd
 from .checkpoint import config_differences, config_fingerprint, read_manifest
 
 PHASE_DIRS = {name: f"{i}-{name}" for i, name in enumerate(PHASE_NAMES, start=1)}
+PHASE_COMPONENT = {"integrate": "multimodal", "llm": "llm"}  # the one component each later phase trains
 NOT_BUILT = {  # phases whose code does not exist yet: skipped with this reason
-    "llm": "not built yet: LoRA/QLoRA LLM phase, issue #8",
     "galactic": "not built yet: federated (Flower) phase, issue #9",
     "production": "not built yet: ONNX export, quantisation and serving phase, issue #10+",
 }
@@ -79,15 +80,15 @@ def run_pipeline(cfg, overrides: dict, resume: str | None = None, force_config_c
                 continue
             if phase not in cfg.pipeline.phases:
                 _mark(record, "skipped", "not in pipeline.phases")
-            elif phase == "integrate" and not cfg.components.multimodal.enabled:
-                _mark(record, "skipped", "components.multimodal.enabled is false")
+            elif phase in PHASE_COMPONENT and not getattr(cfg.components, PHASE_COMPONENT[phase]).enabled:
+                _mark(record, "skipped", f"components.{PHASE_COMPONENT[phase]}.enabled is false")
             elif phase in NOT_BUILT:
                 _mark(record, "skipped", NOT_BUILT[phase])
             else:
                 started = time.perf_counter()
                 record["status"] = "running"
                 _save(root, status)
-                components = pretrain if phase == "pretrain" else ["multimodal"]
+                components = pretrain if phase == "pretrain" else [PHASE_COMPONENT[phase]]
                 done = all(_run_component(cfg, root, phase, name, overrides, budget, record, force_config_change) for name in components)
                 record["wall_time_s"] = round(record.get("wall_time_s", 0.0) + time.perf_counter() - started, 1)
                 if not done:
@@ -161,6 +162,8 @@ def component_config(cfg, name: str, root: Path, stop_after_steps: int | None):
             ccfg.trainer.max_epochs = epochs
     if name == "multimodal" and "pretrain" in cfg.pipeline.phases:
         ccfg.components.multimodal.pretrained = str(root)
+    if name == "llm" and "integrate" in cfg.pipeline.phases:
+        ccfg.components.llm.fusion = str(root)
     return ccfg
 
 
@@ -200,6 +203,9 @@ def check_pipeline(cfg) -> list[str]:
                         "(python train.py --component NAME --distributed ...), or set trainer.devices=1 trainer.num_nodes=1")
     pretrain = [name for name in PRETRAIN_COMPONENTS if getattr(cfg.components, name).enabled]
     _check_fusion_inputs(cfg, pretrain)
+    if "llm" in cfg.pipeline.phases and cfg.components.llm.enabled and "integrate" not in cfg.pipeline.phases and cfg.components.llm.fusion is None:
+        raise UserError("pipeline.phases keeps llm but leaves out integrate: set components.llm.fusion=<a --mode full run with finished "
+                        "phase 2>, or add integrate to pipeline.phases")
     return pretrain
 
 

@@ -1,0 +1,121 @@
+"""Data of the LLM: one instruction pair per planet, tokenised, with the fusion model's reading of it.
+
+Splits are fusion's (its data module: the universe's planet split, minus held-out planets an
+encoder was trained on), so no held-out planet of the LLM was seen by fusion or its encoders.
+Per planet: question + answer tokens (labels only on the answer), the fusion embedding of the
+planet with every modality shown (the projector's input) and fusion's own predictions (climate
+state, habitable fraction), against which the LLM's answers are also scored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...data.tensors import PlanetTensors, SplitDataModule
+from ...errors import UserError
+from .instructions import instruction_pairs
+
+
+class LLMDataModule(SplitDataModule):
+    def __init__(self, cfg, universe, num_workers: int = 0):
+        super().__init__()
+        self.cfg, self.universe = cfg, universe
+        self.lc = cfg.components.llm
+        self.batch_size, self.num_workers, self.seed = self.lc.batch_size, num_workers, cfg.run.seed
+        self.datasets: dict[str, PlanetTensors] = {}
+        self.indices: dict[str, np.ndarray] = {}
+        self.pairs = {}
+        self.tokenizer = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        embedding, predicted, self.indices = fusion_readings(self.lc.fusion, self.universe)
+        planets = np.concatenate(list(self.indices.values()))
+        self.pairs = {p.planet: p for p in instruction_pairs(self.universe, planets, self.seed)}
+        self.tokenizer = build_tokenizer(self.lc, [self.text(p) for p in self.indices["train"]])
+        for name, idx in self.indices.items():
+            ids, mask, labels = self.encode(idx)
+            self.datasets[name] = PlanetTensors(
+                input_ids=ids, attention_mask=mask, labels=labels, planet=torch.from_numpy(idx),
+                fusion_embedding=torch.from_numpy(embedding[name]), fusion_state=torch.from_numpy(predicted[name]["state"]),
+                fusion_habitable=torch.from_numpy(predicted[name]["habitable"]),
+            )
+
+    def text(self, planet: int) -> str:
+        pair = self.pairs[int(planet)]
+        return f"{pair.question}\n{pair.answer}"
+
+    def encode(self, planets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Right-padded token ids, attention mask and labels (-100 on the question and the padding)."""
+        tok, length = self.tokenizer, self.lc.max_length
+        ids = torch.full((len(planets), length), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(planets), length), dtype=torch.long)
+        labels = torch.full((len(planets), length), -100, dtype=torch.long)
+        for row, planet in enumerate(planets):
+            question = self.question_ids(planet)[0].tolist()
+            answer = tok(self.pairs[int(planet)].answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            tokens = (question + answer)[:length]
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+            mask[row, : len(tokens)] = 1
+            labels[row, len(question) : len(tokens)] = ids[row, len(question) : len(tokens)]
+        return ids, mask, labels
+
+    def question_ids(self, planet: int) -> torch.Tensor:
+        tok = self.tokenizer
+        question = tok(self.pairs[int(planet)].question + "\n", add_special_tokens=False)["input_ids"]
+        return torch.tensor([([tok.bos_token_id] if tok.bos_token_id is not None else []) + question])
+
+    def treatment(self) -> dict:
+        from ...data.splits import treatment_record
+
+        self.setup()
+        return treatment_record(self.indices, {"tokenizer": self.lc.model_name_or_path or f"byte-level BPE, {len(self.tokenizer)} tokens, trained on the train split",
+                                               "fusion_run": str(self.lc.fusion)})
+
+
+def build_tokenizer(lc, train_texts: list[str]):
+    from transformers import AutoTokenizer
+
+    from .model import train_tokenizer
+
+    if lc.model_name_or_path is None:
+        return train_tokenizer(train_texts, lc.vocab_size)
+    tokenizer = AutoTokenizer.from_pretrained(lc.model_name_or_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+@torch.inference_mode()
+def fusion_readings(fusion_run: str | None, universe):
+    """Per split: fusion's planet embeddings `[N, d]`, its predictions, and the split's planets."""
+    from ...api import load_run
+    from ..multimodal.data import MultimodalDataModule
+    from ..multimodal.pretrained import pretrained_components
+
+    if fusion_run is None:
+        raise UserError("components.llm.fusion is not set: the LLM reads the fusion model's embedding — run `python train.py --mode full`, "
+                        "or set components.llm.fusion=<run directory of a --mode full run with a finished phase 2>")
+    model = load_run(Path(fusion_run)).fusion()
+    datamodule = MultimodalDataModule(model.cfg, universe, pretrained_components(model.cfg))
+    datamodule.setup()
+    embedding, predicted = {}, {}
+    for name, dataset in datamodule.datasets.items():
+        chunks, states, habitable = [], [], []
+        for start in range(0, len(dataset), 256):
+            batch = dataset[list(range(start, min(start + 256, len(dataset))))]
+            out = model.module.model(batch, batch["available"])
+            chunks.append(out["embedding"])
+            states.append(out["state_logits"].argmax(dim=-1))
+            habitable.append(out["habitable_fraction"])
+        embedding[name] = torch.cat(chunks).float().numpy()
+        predicted[name] = {"state": torch.cat(states).numpy(), "habitable": torch.cat(habitable).float().numpy()}
+    return embedding, predicted, {k: np.asarray(v) for k, v in datamodule.indices.items()}
+
+
+def build_datamodule(cfg, universe) -> LLMDataModule:
+    return LLMDataModule(cfg, universe, cfg.data.num_workers)
