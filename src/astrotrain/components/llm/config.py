@@ -24,7 +24,7 @@ class LLMConfig(
     hidden: int = Field(128, ge=16, le=8192, description="offline default: width of the tiny Llama")
     layers: int = Field(4, ge=1, le=64, description="offline default: its layers")
     heads: int = Field(4, ge=1, le=64, description="offline default: its attention heads")
-    pretrain_epochs: int = Field(3, ge=0, description="offline default: full-parameter epochs on the train corpus before LoRA")
+    pretrain_epochs: int = Field(2, ge=0, description="offline default: full-parameter epochs on the train corpus before LoRA")
     max_length: int = Field(320, ge=32, le=8192, description="tokens per question + answer")
     eval_planets: int = Field(200, ge=1, description="held-out test planets whose answers are generated and parsed")
     max_new_tokens: int = Field(40, ge=8, le=1024, description="generated tokens per answer")
