@@ -10,7 +10,7 @@ from ...config.base import component_section
 
 
 class LLMConfig(
-    component_section("LLM", unit="instruction pairs", max_epochs=4, batch_size=16, lr=0.002, weight_decay=0.0, warmup_steps=50, min_lr_ratio=0.05)
+    component_section("LLM", unit="instruction pairs", max_epochs=2, batch_size=16, lr=0.002, weight_decay=0.0, warmup_steps=50, min_lr_ratio=0.05)
 ):
     model_name_or_path: str | None = Field(None, description="Hugging Face causal LM (local directory or hub name); null = the offline tiny Llama")
     quantization: Literal["none", "4bit"] = Field("none", description="4bit = QLoRA through bitsandbytes (extra: qlora, CUDA)")
