@@ -11,6 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "config" / "presets" / "smoke.yaml"
+NASA_SNAPSHOT = ROOT.parent / "shared" / "data" / "nasa_exoplanet_archive" / "PSCompPars_2024-10-15.csv"
+needs_nasa_snapshot = pytest.mark.skipif(not NASA_SNAPSHOT.is_file(),
+                                         reason=f"the archive snapshot {NASA_SNAPSHOT} is not here (a user's clone has no ../shared)")
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +35,11 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.Comp
     return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout
     )
+
+
+def run_astrotrain(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`astrotrain ARGS` (the console script's subcommands: data, evaluate, explain) in a new process."""
+    return subprocess.run([sys.executable, "-m", "astrotrain", *args], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def smoke_args(tmp_path: Path, data_cache: Path, *extra: str) -> list[str]:

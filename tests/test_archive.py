@@ -13,10 +13,9 @@ from astrotrain.data import nasa
 from astrotrain.data.mapping import SOLAR_CONSTANT, instellation, map_archive, mass_from_radius, radius_from_mass
 from astrotrain.errors import UserError
 
-from .conftest import ROOT, SMOKE
+from .conftest import NASA_SNAPSHOT, SMOKE, needs_nasa_snapshot
 
-SNAPSHOT = ROOT.parent / "shared" / "data" / "nasa_exoplanet_archive" / "PSCompPars_2024-10-15.csv"
-needs_snapshot = pytest.mark.skipif(not SNAPSHOT.is_file(), reason=f"the archive snapshot {SNAPSHOT} is not here (a user's clone has no ../shared)")
+SNAPSHOT, needs_snapshot = NASA_SNAPSHOT, needs_nasa_snapshot
 EARTHLIKE = {"P0": 1.0, "CO2": 4e-4, "CH4": 0.0}
 HEADER = "# This file was produced by the NASA Exoplanet Archive\n# COLUMN pl_name: Planet Name\n# COLUMN pl_insol: Insolation Flux [Earth Flux]\n#\n"
 COLUMNS = "pl_name,hostname,discoverymethod,pl_orbper,pl_orbsmax,pl_rade,pl_bmasse,pl_insol,pl_eqt,st_teff,st_rad,st_mass,sy_dist\n"

@@ -114,3 +114,12 @@ def test_train_py_shim_exits_2_in_a_real_process(tmp_path):
     assert res.returncode == 2
     assert "unknown component 'nonsense'" in res.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_component_name_stands_for_its_section_in_flags_and_overrides(tmp_path):
+    from .conftest import run_cli
+
+    res = run_cli(["--validate-only", "--component", "llm", "--llm.quantization", "8bit", "surrogate.lr=-1"], cwd=tmp_path)
+    assert res.returncode == 2
+    assert "components.llm.quantization" in res.stderr and "components.surrogate.lr" in res.stderr
+    assert run_cli(["--validate-only", "--component", "llm", "--llm.lora_r", "4"], cwd=tmp_path).returncode == 0

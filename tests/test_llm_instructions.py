@@ -44,3 +44,22 @@ def test_biosphere_evidence_follows_the_scenario(universe):
         assert parse_biosphere(pair.answer) is inhabited
         if atmosphere["scenario"].iloc[pair.planet].startswith("abiotic_") and atmosphere["x_O2"].iloc[pair.planet] > 0:
             assert "abiotic oxygen" in pair.answer  # the false positives are explained, not flagged as life
+
+
+def test_planets_without_observations_are_asked_from_their_parameters_and_leave_life_unassessed(universe):
+    from astrotrain.components.llm.instructions import NOT_ASSESSED, OBSERVED
+
+    pairs = instruction_pairs(universe, np.arange(200), seed=0, observed_share=0.5)
+    unobserved = [p for p in pairs if not p.observed]
+    assert 60 <= len(unobserved) <= 140  # binomial(200, 0.5): well inside ±5.6σ
+    openings = [o.split("{")[0].strip() for o in OBSERVED]
+    for pair in pairs:
+        assert any(o in pair.question for o in openings) is pair.observed
+        assert (NOT_ASSESSED in pair.answer) is (not pair.observed)
+        if not pair.observed:
+            assert parse_biosphere(pair.answer) is None
+    # the climate state and fraction are stated either way
+    params = universe.parameters
+    for pair in unobserved:
+        assert parse_answer(pair.answer)[0] == STATES[int(params["climate_state"].iloc[pair.planet])]
+    assert all(p.observed for p in instruction_pairs(universe, np.arange(200), seed=0, observed_share=1.0))

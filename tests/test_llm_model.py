@@ -122,3 +122,19 @@ def test_qlora_path_loads_4bit_weights_and_trains_adapters(tokenizer, corpus, tm
     loss = model(input_ids=ids.cuda(), attention_mask=mask.cuda(), labels=labels.cuda()).loss
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def test_the_prefix_goes_in_front_of_the_question_and_is_never_a_label(tokenizer, corpus):
+    model = tiny(tokenizer)
+    projector = PrefixProjector(D_FUSION, hidden=32, k=3)
+    ids, mask, labels = batch(tokenizer, corpus[:2])
+    fusion = torch.randn(2, D_FUSION)
+    out = prefixed_inputs(model, projector, fusion, ids, mask, labels)
+    with torch.no_grad():
+        torch.testing.assert_close(out["inputs_embeds"][:, :3], projector(fusion))
+        torch.testing.assert_close(out["inputs_embeds"][:, 3:], model.get_input_embeddings()(ids))
+    assert out["attention_mask"][:, :3].eq(1).all() and out["attention_mask"][:, 3:].equal(mask)
+    assert out["labels"][:, :3].eq(-100).all() and out["labels"][:, 3:].equal(labels)
+    # prefix_tokens=0 (the ablation): the question's own tokens, nothing in front
+    plain = prefixed_inputs(model, None, fusion, ids, mask, labels)
+    assert plain["inputs_embeds"].shape[1] == ids.shape[1] and plain["labels"].equal(labels)

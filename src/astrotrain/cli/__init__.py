@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_USER_ERROR, UserError
-from .parser import build_data_parser, build_evaluate_parser, build_train_parser
+from .parser import build_data_parser, build_evaluate_parser, build_explain_parser, build_train_parser
 
-SUBCOMMANDS = ("train", "data", "evaluate")
+SUBCOMMANDS = ("train", "data", "evaluate", "explain")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`astrotrain [train] [flags]`, `astrotrain data {generate,fetch,report,ingest} ...`, `astrotrain evaluate RUN`."""
+    """`astrotrain [train] [flags]`, `astrotrain data {generate,fetch,report,ingest} ...`, `astrotrain evaluate RUN`,
+    `astrotrain explain --run RUN --planet NAME`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         argv = dotted_flags_to_overrides(argv)
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             from ..training.evaluate import run_evaluate
 
             return run_evaluate(build_evaluate_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "explain":
+            return run_explain(build_explain_parser().parse_args(argv[1:]))
         if argv and argv[0] == "train":
             argv = argv[1:]
         args = build_train_parser().parse_intermixed_args(argv)
@@ -42,6 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def run_explain(args) -> int:
+    import json
+
+    from ..components.llm.explain import explain, format_explanation
+
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        raise UserError("--max-new-tokens must be at least 1")
+    result = explain(args.run, args.planet, args.catalog, args.max_new_tokens)
+    print(json.dumps(result, indent=2) if args.json else format_explanation(result))
+    return 0
 
 
 def dotted_flags_to_overrides(argv: list[str]) -> list[str]:

@@ -89,6 +89,16 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_explain_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="astrotrain explain", description="The fine-tuned LLM (phase 3) explains a planet's climate and habitability.")
+    p.add_argument("--run", required=True, metavar="RUN", help="a --mode full run with a finished phase 3 (or an llm component run)")
+    p.add_argument("--planet", required=True, metavar="NAME", help="universe:INDEX (a planet of the run's universe) or a NASA Exoplanet Archive pl_name")
+    p.add_argument("--catalog", metavar="CSV", help="archive CSV export to look NAME up in (default: the cached table of `astrotrain data fetch nasa`)")
+    p.add_argument("--max-new-tokens", type=int, metavar="N", help="tokens to generate (default: 3 × components.llm.max_new_tokens)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
 def flags_to_overrides(args: argparse.Namespace) -> list[str]:
     """Turn the convenience flags into dotted overrides; explicit key=value overrides come after them and win."""
     out: list[str] = []

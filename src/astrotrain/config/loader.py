@@ -57,6 +57,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def component_shorthand(keys: list[str]) -> list[str]:
+    """`llm.quantization` is `components.llm.quantization`: a component's name may stand for its
+    section (`--llm.quantization 4bit`, `surrogate.lr=3e-4`); top-level sections keep their names."""
+    from .schema import ComponentsConfig
+
+    if len(keys) > 1 and keys[0] not in MasterConfig.model_fields and keys[0] in ComponentsConfig.model_fields:
+        return ["components", *keys]
+    return keys
+
+
 def set_path(tree: dict, path: list[str], value: Any) -> None:
     node = tree
     for part in path[:-1]:
@@ -95,7 +105,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), preset: dict
     override_tree: dict = {}
     for text in overrides:
         keys, value = parse_override(text)
-        set_path(override_tree, keys, value)
+        set_path(override_tree, component_shorthand(keys), value)
     merged = deep_merge(raw, override_tree)
     return validate(merged, source=str(path) if path else "defaults"), override_tree
 

@@ -1,8 +1,8 @@
-"""The LLM component (issue #8, in progress): instruction data about universe planets.
+"""The LLM component (issue #8): a causal LM that explains a planet, grounded in the fusion embedding.
 
-Built so far: `instructions.py` (question/answer pairs with several phrasings, deterministic
-from the seed, and the parsers that read the climate state, the habitable fraction and the
-biosphere verdict back out of an answer) and `model.py` (local tokenizer, tiny Llama, any HF
-causal LM, LoRA/QLoRA wrapping, the fusion prefix projector). Not yet: its config section,
-data module, training module, `astrotrain explain`, and phase 3 of the pipeline.
+`instructions.py` (question/answer pairs, several phrasings, deterministic from the seed, and
+the parsers that read an answer back), `model.py` (local tokenizer, tiny Llama, any HF causal
+LM, LoRA/QLoRA, the prefix projector), `data.py` (pairs + fusion's reading of each planet),
+`module.py` (offline pre-training, then LoRA + projector), `report.py` (answers scored, adapters
+and merged model saved), `explain.py` (`astrotrain explain --run RUN --planet NAME`).
 """

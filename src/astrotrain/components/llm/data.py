@@ -2,9 +2,10 @@
 
 Splits are fusion's (its data module: the universe's planet split, minus held-out planets an
 encoder was trained on), so no held-out planet of the LLM was seen by fusion or its encoders.
-Per planet: question + answer tokens (labels only on the answer), the fusion embedding of the
-planet with every modality shown (the projector's input) and fusion's own predictions (climate
-state, habitable fraction), against which the LLM's answers are also scored.
+Per planet: question + answer tokens (labels only on the answer), fusion's embedding of the
+planet (the projector's input) and fusion's own predictions (climate state, habitable fraction),
+against which the LLM's answers are also scored. Fusion reads what the question gives: every
+modality for a planet asked about with observations, the parameters alone for the others.
 """
 
 from __future__ import annotations
@@ -33,17 +34,17 @@ class LLMDataModule(SplitDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        embedding, predicted, self.indices = fusion_readings(self.lc.fusion, self.universe)
+        readings, self.indices = fusion_readings(self.lc.fusion, self.universe)
         planets = np.concatenate(list(self.indices.values()))
-        self.pairs = {p.planet: p for p in instruction_pairs(self.universe, planets, self.seed)}
+        self.pairs = {p.planet: p for p in instruction_pairs(self.universe, planets, self.seed, self.lc.observed_share)}
         self.tokenizer = build_tokenizer(self.lc, [self.text(p) for p in self.indices["train"]])
         for name, idx in self.indices.items():
             ids, mask, labels = self.encode(idx)
-            self.datasets[name] = PlanetTensors(
-                input_ids=ids, attention_mask=mask, labels=labels, planet=torch.from_numpy(idx),
-                fusion_embedding=torch.from_numpy(embedding[name]), fusion_state=torch.from_numpy(predicted[name]["state"]),
-                fusion_habitable=torch.from_numpy(predicted[name]["habitable"]),
-            )
+            observed = torch.tensor([self.pairs[int(p)].observed for p in idx])
+            seen = {key: torch.where(observed.view(-1, *[1] * (full.dim() - 1)), full, readings["parameters"][name][key])
+                    for key, full in readings["all"][name].items()}
+            self.datasets[name] = PlanetTensors(input_ids=ids, attention_mask=mask, labels=labels, planet=torch.from_numpy(idx),
+                                                observed=observed, **{f"fusion_{k}": v for k, v in seen.items()})
 
     def text(self, planet: int) -> str:
         pair = self.pairs[int(planet)]
@@ -65,9 +66,7 @@ class LLMDataModule(SplitDataModule):
         return ids, mask, labels
 
     def question_ids(self, planet: int) -> torch.Tensor:
-        tok = self.tokenizer
-        question = tok(self.pairs[int(planet)].question + "\n", add_special_tokens=False)["input_ids"]
-        return torch.tensor([([tok.bos_token_id] if tok.bos_token_id is not None else []) + question])
+        return question_token_ids(self.tokenizer, self.pairs[int(planet)].question)
 
     def treatment(self) -> dict:
         from ...data.splits import treatment_record
@@ -75,6 +74,12 @@ class LLMDataModule(SplitDataModule):
         self.setup()
         return treatment_record(self.indices, {"tokenizer": self.lc.model_name_or_path or f"byte-level BPE, {len(self.tokenizer)} tokens, trained on the train split",
                                                "fusion_run": str(self.lc.fusion)})
+
+
+def question_token_ids(tokenizer, question: str) -> torch.Tensor:
+    """`[1, n]` token ids of a question as the model reads it: [BOS], the question, a newline."""
+    ids = tokenizer(question + "\n", add_special_tokens=False)["input_ids"]
+    return torch.tensor([([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []) + ids])
 
 
 def build_tokenizer(lc, train_texts: list[str]):
@@ -92,7 +97,9 @@ def build_tokenizer(lc, train_texts: list[str]):
 
 @torch.inference_mode()
 def fusion_readings(fusion_run: str | None, universe):
-    """Per split: fusion's planet embeddings `[N, d]`, its predictions, and the split's planets."""
+    """Fusion's reading of every planet of its splits, seeing every modality ("all") or the
+    parameters alone ("parameters"): per split, `embedding` [N, d], predicted `state` and
+    `habitable` fraction; and the splits' planets."""
     from ...api import load_run
     from ..multimodal.data import MultimodalDataModule
     from ..multimodal.pretrained import pretrained_components
@@ -103,18 +110,23 @@ def fusion_readings(fusion_run: str | None, universe):
     model = load_run(Path(fusion_run)).fusion()
     datamodule = MultimodalDataModule(model.cfg, universe, pretrained_components(model.cfg))
     datamodule.setup()
-    embedding, predicted = {}, {}
+    parameters_only = torch.tensor([m == "parameters" for m in model.modalities])
+    readings = {"all": {}, "parameters": {}}
     for name, dataset in datamodule.datasets.items():
-        chunks, states, habitable = [], [], []
-        for start in range(0, len(dataset), 256):
-            batch = dataset[list(range(start, min(start + 256, len(dataset))))]
-            out = model.module.model(batch, batch["available"])
-            chunks.append(out["embedding"])
-            states.append(out["state_logits"].argmax(dim=-1))
-            habitable.append(out["habitable_fraction"])
-        embedding[name] = torch.cat(chunks).float().numpy()
-        predicted[name] = {"state": torch.cat(states).numpy(), "habitable": torch.cat(habitable).float().numpy()}
-    return embedding, predicted, {k: np.asarray(v) for k, v in datamodule.indices.items()}
+        for view in readings:
+            chunks = []
+            for start in range(0, len(dataset), 256):
+                batch = dataset[list(range(start, min(start + 256, len(dataset))))]
+                present = batch["available"] if view == "all" else parameters_only.expand_as(batch["available"])
+                chunks.append(fusion_outputs(model.module.model, batch, present))
+            readings[view][name] = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
+    return readings, {k: np.asarray(v) for k, v in datamodule.indices.items()}
+
+
+def fusion_outputs(fusion, batch: dict, present: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Embedding (float32), predicted climate state and habitable fraction of a fusion forward pass."""
+    out = fusion(batch, present)
+    return {"embedding": out["embedding"].float(), "state": out["state_logits"].argmax(dim=-1), "habitable": out["habitable_fraction"].float()}
 
 
 def build_datamodule(cfg, universe) -> LLMDataModule:

@@ -4,8 +4,11 @@ evidence and the reasons, with numbers from the truth.
 
 Every planet gets one pair; its phrasings (question template, answer wording of each field) are
 drawn from a stream seeded by (seed, planet), so the corpus is deterministic and a planet's
-text does not depend on which other planets are in it. `parse_answer` reads the climate state
-and the habitable fraction back out of any answer in these formats (the LLM's answer accuracy).
+text does not depend on which other planets are in it. A share of the planets (`observed_share`)
+comes with observations of its atmosphere; the others are asked about from their parameters
+alone, as a catalog planet is, and their answer leaves the biosphere unassessed.
+`parse_answer` reads the climate state and the habitable fraction back out of any answer in
+these formats (the LLM's answer accuracy).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ BIOSPHERE_SENTENCES = {
     True: ("Biosphere: likely ({evidence}).", "Signs of life: {evidence}."),
     False: ("Biosphere: unlikely ({evidence}).", "No sign of life: {evidence}."),
 }
+NOT_ASSESSED = "Biosphere: not assessed (no observations of its atmosphere)."
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class InstructionPair:
     planet: int
     question: str
     answer: str
+    observed: bool  # the question gives observations of the atmosphere
 
 
 def describe_parameters(row: dict) -> str:
@@ -76,7 +81,15 @@ def biosphere_evidence(gases: dict) -> str:
     return f"no O2 and no biogenic gases (CH4 {ch4:.1e} is volcanic)"
 
 
-def instruction_pairs(universe, planets: np.ndarray, seed: int, observed: bool = True) -> list[InstructionPair]:
+def question_text(row: dict, template: int, seen_gases: list[str] | None = None, observed_template: int = 0) -> str:
+    """The question about a planet: its parameters, and what was observed (None: nothing observed)."""
+    question = QUESTIONS[template].format(parameters=describe_parameters(row))
+    if seen_gases is not None:
+        question += OBSERVED[observed_template].format(gases=", ".join(seen_gases) or "no O2, O3, CH4 or N2O")
+    return question
+
+
+def instruction_pairs(universe, planets: np.ndarray, seed: int, observed_share: float = 1.0) -> list[InstructionPair]:
     """One question/answer pair per planet in `planets` (universe indices)."""
     params, atmosphere = universe.parameters, universe.atmosphere
     pairs = []
@@ -85,18 +98,18 @@ def instruction_pairs(universe, planets: np.ndarray, seed: int, observed: bool =
         row = params.iloc[planet].to_dict()
         gases = atmosphere.iloc[planet].to_dict()
         state = STATES[int(row["climate_state"])]
-        question = QUESTIONS[rng.integers(len(QUESTIONS))].format(parameters=describe_parameters(row))
-        if observed:
-            seen = [f"{name} {gases['x_' + name]:.1e}" for name in ("O2", "O3", "CH4", "N2O") if gases["x_" + name] > 0]
-            question += OBSERVED[rng.integers(len(OBSERVED))].format(gases=", ".join(seen) or "no O2, O3, CH4 or N2O")
+        template, observed_template = rng.integers(len(QUESTIONS)), rng.integers(len(OBSERVED))
+        observed = bool(rng.random() < observed_share)
+        seen = [f"{name} {gases['x_' + name]:.1e}" for name in ("O2", "O3", "CH4", "N2O") if gases["x_" + name] > 0]
         inhabited = bool(gases["biosphere"])
+        biosphere = BIOSPHERE_SENTENCES[inhabited][rng.integers(2)].format(evidence=biosphere_evidence(gases))
         answer = " ".join([
             STATE_SENTENCES[rng.integers(len(STATE_SENTENCES))].format(state=STATE_WORDS[state]),
             HABITABLE_SENTENCES[rng.integers(len(HABITABLE_SENTENCES))].format(fraction=row["habitable_fraction"]),
-            BIOSPHERE_SENTENCES[inhabited][rng.integers(2)].format(evidence=biosphere_evidence(gases)),
+            biosphere if observed else NOT_ASSESSED,
             reasons(row, state),
         ])
-        pairs.append(InstructionPair(int(planet), question, answer))
+        pairs.append(InstructionPair(int(planet), question_text(row, template, seen if observed else None, observed_template), answer, observed))
     return pairs
 
 
@@ -112,7 +125,7 @@ def parse_answer(text: str) -> tuple[str | None, float | None]:
 
 
 def parse_biosphere(text: str) -> bool | None:
-    """The answer's verdict on life: True, False, or None where it gives none."""
+    """The answer's verdict on life: True, False, or None where it gives none (or leaves it unassessed)."""
     lowered = text.lower()
     if "biosphere: unlikely" in lowered or "no sign of life" in lowered:
         return False

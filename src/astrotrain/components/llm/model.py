@@ -99,11 +99,14 @@ class PrefixProjector(nn.Module):
         return self.net(embedding).view(embedding.shape[0], self.k, self.hidden)
 
 
-def prefixed_inputs(model, projector: PrefixProjector, fusion_embedding: torch.Tensor, input_ids: torch.Tensor,
+def prefixed_inputs(model, projector: PrefixProjector | None, fusion_embedding: torch.Tensor, input_ids: torch.Tensor,
                     attention_mask: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """`inputs_embeds`, `attention_mask` (and `labels`, the prefix positions ignored) for `model(**...)`."""
-    prefix = projector(fusion_embedding).to(model.get_input_embeddings().weight.dtype)
+    """`inputs_embeds`, `attention_mask` (and `labels`, the prefix positions ignored) for `model(**...)`.
+    No projector (`prefix_tokens=0`, the ablation): the question's tokens alone."""
     tokens = model.get_input_embeddings()(input_ids)
+    if projector is None:
+        return {"inputs_embeds": tokens, "attention_mask": attention_mask, **({"labels": labels} if labels is not None else {})}
+    prefix = projector(fusion_embedding).to(tokens.dtype)
     ones = attention_mask.new_ones(prefix.shape[:2])
     out = {"inputs_embeds": torch.cat([prefix, tokens], dim=1), "attention_mask": torch.cat([ones, attention_mask], dim=1)}
     if labels is not None:

@@ -32,7 +32,7 @@ def trimmed(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 class LLMModule(HeldOutMetrics, L.LightningModule):
-    def __init__(self, cfg, model, projector: PrefixProjector, tokenizer, before: dict):
+    def __init__(self, cfg, model, projector: PrefixProjector | None, tokenizer, before: dict):
         super().__init__()
         self.cfg, self.model, self.projector, self.tokenizer = cfg, model, projector, tokenizer
         self.before = before  # offline pre-training: wall time, validation perplexity before LoRA
@@ -58,7 +58,7 @@ class LLMModule(HeldOutMetrics, L.LightningModule):
         return {"answer_nll": nll, "perplexity": nll.exp()}
 
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad] + list(self.projector.parameters())
+        params = [p for p in self.model.parameters() if p.requires_grad] + (list(self.projector.parameters()) if self.projector else [])
         optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, foreach=True)
         return with_warmup_cosine(optimizer, self.trainer, self.cfg)
 
@@ -108,5 +108,5 @@ def build_module(cfg, datamodule) -> LLMModule:
     base.train()
     model = with_lora(base, lc.lora_r, lc.lora_alpha, lc.lora_dropout, lc.target_modules)
     d_fusion = datamodule.datasets["train"].tensors["fusion_embedding"].shape[1]
-    projector = PrefixProjector(d_fusion, base.get_input_embeddings().weight.shape[1], lc.prefix_tokens)
+    projector = PrefixProjector(d_fusion, base.get_input_embeddings().weight.shape[1], lc.prefix_tokens) if lc.prefix_tokens else None
     return LLMModule(lc, model, projector, tokenizer, before)

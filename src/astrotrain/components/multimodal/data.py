@@ -56,8 +56,8 @@ class MultimodalDataModule(SplitDataModule):
         arrays["biosphere"] = atmosphere["biosphere"].to_numpy().astype(np.float32)
         arrays["available"] = available
         tensors = {k: torch.from_numpy(v if v.dtype in (np.int64, np.bool_) else v.astype(np.float32)) for k, v in arrays.items()}
-        full = PlanetTensors(**tensors)
-        self.datasets = {name: full.subset(idx) for name, idx in self.indices.items()}
+        self.every_planet = PlanetTensors(**tensors)  # indexed by universe planet (explain, predict)
+        self.datasets = {name: self.every_planet.subset(idx) for name, idx in self.indices.items()}
         self.availability = {m: float(available[:, i].mean()) for i, m in enumerate(self.modalities)}
 
     def treatment(self) -> dict:
