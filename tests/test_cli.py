@@ -81,7 +81,8 @@ def test_validate_only_accepts_the_shipped_configs(capsys):
     [
         (["--component", "nonsense"], "unknown component 'nonsense'. Available: surrogate, datacube, graph_vae"),
         (["--component", "surogate"], "Did you mean 'surrogate'?"),
-        (["--component", "galactic"], "component 'galactic' is not available yet (planned: issue #9"),
+        (["--component", "galactic"], "components.galactic.fusion is not set"),
+        (["--component", "galactic", "components.galactic.poisoned_observatory=7"], "components.galactic: Value error, poisoned_observatory=7 but there are 3 observatories"),
         (["--mode", "full", "--validate-only", "trainer.devices=2"], "--mode full runs its phases in one process"),
         (["--mode", "full", "--validate-only", "components.spectral.enabled=false"], "spectrum (components.spectral.enabled is false)"),
         (["--optimize", "--trials", "3"], "is not available yet (planned: issue #10)"),

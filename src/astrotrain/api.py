@@ -60,8 +60,17 @@ class FinishedRun:
 
         return referenced_images(self.report) if self.report.is_file() else []
 
-    def fusion(self) -> "FusionModel":
+    def fusion_config(self):
+        """The fusion run's config, its encoders pointed at this run's own phase 1 wherever the folder now lies."""
         from .config.loader import read_yaml, validate
+
+        path = self.component_dir("integrate") / rd.CONFIG_FILE
+        cfg = validate(read_yaml(path), source=str(path))
+        if self.phases and self.phases["pretrain"]["status"] == "finished":
+            cfg.components.multimodal.pretrained = str(self.path)
+        return cfg
+
+    def fusion(self) -> "FusionModel":
         from .training.checkpoint import load_verified
 
         run = self.component_dir("integrate")
@@ -72,9 +81,7 @@ class FinishedRun:
         from .components.multimodal.module import MultimodalModule
         from .components.multimodal.pretrained import pretrained_components
 
-        cfg = validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE))
-        if self.phases and self.phases["pretrain"]["status"] == "finished":
-            cfg.components.multimodal.pretrained = str(self.path)  # this run's own phase 1, wherever the folder now lies
+        cfg = self.fusion_config()
         encoders = {m: source.lend() for m, source in pretrained_components(cfg).items()}
         module = MultimodalModule(cfg.components.multimodal, encoders)
         module.load_state_dict(load_verified(ckpt)["state_dict"])

@@ -18,14 +18,16 @@ class ComponentSpec:
     name: str
     task: str
     config: str  # "module:Class" of the pydantic settings
-    datamodule: str  # "module:factory(cfg) -> LightningDataModule"
-    module: str  # "module:factory(cfg, datamodule) -> LightningModule"
+    datamodule: str | None  # "module:factory(cfg) -> LightningDataModule" (None: a component with its own loop)
+    module: str | None  # "module:factory(cfg, datamodule) -> LightningModule"
     science_metrics: tuple[str, ...]  # metric keys reported in metrics.json and the README
     encoder: str | None = None  # module lending this component's encoder to fusion (MODALITY, modality_inputs, lend)
     external_data: str | None = None  # component config key that, when set, replaces the universe as data
     uses_universe: bool = True  # False: the component never reads the planet universe
     report: str | None = None  # "module:fn(cfg, module, datamodule, run_dir) -> dict": after the test, rank 0 (baselines, plots)
     phase: str = "pretrain"  # the pipeline phase that trains it (--mode full)
+    loop: str | None = None  # "module:fn(cfg, universe, run_dir) -> metrics": a component with its own loop (Flower), no LightningModule
+    check: str | None = None  # "module:fn(cfg)": checks of its inputs before anything is written (own-loop components)
 
     def reads_universe(self, cfg) -> bool:
         """Whether a run of this component with `cfg` needs the planet universe."""
@@ -115,9 +117,19 @@ COMPONENTS: dict[str, ComponentSpec] = {
     ),
 }
 
-PLANNED: dict[str, str] = {
-    "galactic": "issue #9",
-}
+COMPONENTS["galactic"] = ComponentSpec(
+    name="galactic",
+    task="federated training of the fusion model across K observatories (non-IID host stars and instruments) with Flower (phase 4 of --mode full)",
+    config=f"{_ROOT}.galactic.config:GalacticConfig",
+    datamodule=None,
+    module=None,
+    science_metrics=("score", "accuracy", "biosphere_roc_auc", "habitable_fraction_mae"),
+    phase="galactic",
+    loop=f"{_ROOT}.galactic.module:train",
+    check=f"{_ROOT}.galactic.module:check",
+)
+
+PLANNED: dict[str, str] = {}
 
 
 def get_component(name: str) -> ComponentSpec:
@@ -128,6 +140,5 @@ def get_component(name: str) -> ComponentSpec:
         raise NotAvailableYet(f"component '{name}'", f"{PLANNED[name]}; available now: {', '.join(COMPONENTS)}")
     close = difflib.get_close_matches(name, list(COMPONENTS) + list(PLANNED), n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise UserError(
-        f"unknown component '{name}'.{hint} Available: {', '.join(COMPONENTS)}; planned: {', '.join(PLANNED)}."
-    )
+    planned = f"; planned: {', '.join(PLANNED)}" if PLANNED else ""
+    raise UserError(f"unknown component '{name}'.{hint} Available: {', '.join(COMPONENTS)}{planned}.")

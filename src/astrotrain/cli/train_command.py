@@ -58,6 +58,8 @@ def run_train(args: argparse.Namespace) -> int:
             from ..training.pipeline import check_pipeline
 
             check_pipeline(cfg)
+        elif spec.check:
+            spec.resolve("check")(cfg)
         print(f"config OK: mode={cfg.run.mode} component={spec.name} seed={cfg.run.seed} "
               f"planets={cfg.data.universe.n_planets} precision={cfg.trainer.precision} "
               f"devices={cfg.trainer.devices}x{cfg.trainer.num_nodes} strategy={cfg.trainer.strategy}")

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..components.datacube.config import DatacubeConfig
 from ..components.evolution.config import EvolutionConfig
+from ..components.galactic.config import GalacticConfig
 from ..components.graph_vae.config import GraphVAEConfig
 from ..components.llm.config import LLMConfig
 from ..components.multimodal.config import MultimodalConfig
@@ -132,6 +133,7 @@ class ComponentsConfig(Section):
     evolution: EvolutionConfig = EvolutionConfig()
     multimodal: MultimodalConfig = MultimodalConfig()
     llm: LLMConfig = LLMConfig()
+    galactic: GalacticConfig = GalacticConfig()
 
 
 PHASE_NAMES = ("pretrain", "integrate", "llm", "galactic", "production")
@@ -189,6 +191,7 @@ RESUME_SAFE_KEYS = (
     "run.name",
     "components.multimodal.pretrained",  # where the pipeline's phase 1 lies: a moved run directory still resumes
     "components.llm.fusion",  # … and its phase 2
+    "components.galactic.fusion",
     "run.output_dir",
     "trainer.log_every_n_steps",
     "trainer.checkpoint_every_n_steps",

@@ -9,6 +9,7 @@ Layout of the run directory:
     phases/1-pretrain/<component>/                 one ordinary component run per enabled component
     phases/2-integrate/                            the fusion run (it reads phase 1's checkpoints)
     phases/3-llm/                                  the LLM run (it reads phase 2's fusion model)
+    phases/4-galactic/                             the federation (it reads phase 2's fusion run and phase 1's encoders)
     report.html, report/                           rewritten after every phase, and on failure
 
 Every component run inside a phase is an ordinary run directory, so `--resume <pipeline run>`
@@ -32,10 +33,9 @@ from . import run_dir as rd
 from .checkpoint import config_differences, config_fingerprint, read_manifest
 
 PHASE_DIRS = {name: f"{i}-{name}" for i, name in enumerate(PHASE_NAMES, start=1)}
-PHASE_COMPONENT = {"integrate": "multimodal", "llm": "llm"}  # the one component each later phase trains
+PHASE_COMPONENT = {"integrate": "multimodal", "llm": "llm", "galactic": "galactic"}  # the one component each later phase trains
 NOT_BUILT = {  # phases whose code does not exist yet: skipped with this reason
-    "galactic": "not built yet: federated (Flower) phase, issue #9",
-    "production": "not built yet: ONNX export, quantisation and serving phase, issue #10+",
+    "production": "not built yet: ONNX export, quantisation and serving phase, issue #11",
 }
 
 
@@ -162,8 +162,8 @@ def component_config(cfg, name: str, root: Path, stop_after_steps: int | None):
             ccfg.trainer.max_epochs = epochs
     if name == "multimodal" and "pretrain" in cfg.pipeline.phases:
         ccfg.components.multimodal.pretrained = str(root)
-    if name == "llm" and "integrate" in cfg.pipeline.phases:
-        ccfg.components.llm.fusion = str(root)
+    if name in ("llm", "galactic") and "integrate" in cfg.pipeline.phases:
+        getattr(ccfg.components, name).fusion = str(root)
     return ccfg
 
 
@@ -203,9 +203,11 @@ def check_pipeline(cfg) -> list[str]:
                         "(python train.py --component NAME --distributed ...), or set trainer.devices=1 trainer.num_nodes=1")
     pretrain = [name for name in PRETRAIN_COMPONENTS if getattr(cfg.components, name).enabled]
     _check_fusion_inputs(cfg, pretrain)
-    if "llm" in cfg.pipeline.phases and cfg.components.llm.enabled and "integrate" not in cfg.pipeline.phases and cfg.components.llm.fusion is None:
-        raise UserError("pipeline.phases keeps llm but leaves out integrate: set components.llm.fusion=<a --mode full run with finished "
-                        "phase 2>, or add integrate to pipeline.phases")
+    for name in ("llm", "galactic"):
+        if name in cfg.pipeline.phases and getattr(cfg.components, name).enabled and "integrate" not in cfg.pipeline.phases \
+                and getattr(cfg.components, name).fusion is None:
+            raise UserError(f"pipeline.phases keeps {name} but leaves out integrate: set components.{name}.fusion=<a --mode full run with "
+                            "finished phase 2>, or add integrate to pipeline.phases")
     return pretrain
 
 

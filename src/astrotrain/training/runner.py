@@ -66,6 +66,8 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
             )
         rd.check_writable(Path(cfg.run.output_dir))
 
+    if spec.loop:
+        return _train_own_loop(spec, cfg, config, overrides, ckpt, fixed_dir)
     universe = _universe_for_this_rank(cfg) if spec.reads_universe(cfg) else None
 
     import lightning as L
@@ -129,6 +131,34 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
     if trainer.is_global_zero:
         atomic_write_json(run_dir / rd.METRICS_FILE, metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, finished=finished)
+
+
+def _train_own_loop(spec, cfg, config: dict, overrides: dict, ckpt: Path | None, fixed: Path | None) -> RunResult:
+    """A component with its own loop (the Flower federation): setup → its loop → metrics.json.
+    Nothing to resume: a stopped federation starts again from round 1."""
+    from .provenance import collect_provenance
+
+    if ckpt is not None:
+        raise UserError(f"component {spec.name} has no checkpoints to resume (its federation restarts from round 1): start a new run")
+    spec.resolve("check")(cfg)
+    universe = _universe_for_this_rank(cfg) if spec.reads_universe(cfg) else None
+    run_dir, created = _claim_run_dir(cfg, None, True, fixed)
+    try:
+        atomic_write_text(run_dir / rd.CONFIG_FILE, rd.dump_yaml(config))
+        atomic_write_text(run_dir / rd.OVERRIDES_FILE, rd.dump_yaml(overrides))
+        data = {"universe": {"path": str(universe.path), "sha256": universe.manifest["sha256"], "n_planets": len(universe)} if universe else None}
+        atomic_write_json(run_dir / rd.PROVENANCE_FILE, collect_provenance(cfg.run.seed, data))
+        started = time.perf_counter()
+        metrics = spec.resolve("loop")(cfg, universe, run_dir)
+    except UserError:
+        if created:
+            rd.remove_run_dir(run_dir)
+        raise
+    metrics = {"component": spec.name, "global_step": metrics.get("rounds", 0), "epoch": metrics.get("rounds", 0), "world_size": 1,
+               "precision": "32-true", "train": {"wall_time_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(_peak_rss_mb(), 1)},
+               **metrics}
+    atomic_write_json(run_dir / rd.METRICS_FILE, metrics)
+    return RunResult(run_dir=run_dir, metrics=metrics, finished=True, steps_run=0)
 
 
 def is_rank_zero() -> bool:
