@@ -83,3 +83,11 @@ def test_invalid_values_name_their_key(override, needle):
     with pytest.raises(UserError) as info:
         load_config(MASTER, [override])
     assert needle in info.value.message
+
+
+def test_a_mapping_given_whole_as_an_override_replaces_the_config_s_mapping():
+    cfg, tree = load_config(MASTER, ["hpo.search_space.surrogate={lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}",
+                                     "components.surrogate.lr=3e-4"])
+    assert list(cfg.hpo.search_space["surrogate"]) == ["lr"]  # not merged into the master's five keys
+    assert "spectral" in cfg.hpo.search_space and cfg.components.surrogate.d_model == 64  # dotted paths still merge
+    assert tree["hpo"]["search_space"]["surrogate"]["lr"]["high"] == 1e-2

@@ -227,7 +227,7 @@ def test_a_deployed_federation_survives_a_supernode_killed_mid_run(tmp_path, smo
             assert time.monotonic() < deadline, "the SuperNodes did not register"
             time.sleep(1)
         run_id = flwr("run", str(ROOT / "federation"), "astrotrain-test", "--run-config", f"federation='{settings}'")["run-id"]
-        while "Receiving: train" not in (logs / "supernode2.log").read_text() and "train" not in (logs / "supernode2.log").read_text().lower():
+        while "Receiving: train message" not in (logs / "supernode2.log").read_text():  # observatory 2 is training round 1
             assert time.monotonic() < deadline + 120, (logs / "supernode2.log").read_text()
             time.sleep(0.5)
         os.killpg(nodes[2].pid, signal.SIGKILL)  # observatory 2 disappears mid-round
@@ -237,6 +237,7 @@ def test_a_deployed_federation_survives_a_supernode_killed_mid_run(tmp_path, smo
             time.sleep(3)
         assert status == "finished:completed", (logs / "superlink.log").read_text()[-3000:]
     finally:
+        stubborn = []
         for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -244,9 +245,10 @@ def test_a_deployed_federation_survives_a_supernode_killed_mid_run(tmp_path, smo
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                stubborn.append(process.args[0])
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-    assert all(p.poll() is not None for p in processes)  # everything stopped by itself afterwards
+    assert not stubborn  # SuperLink and SuperNodes stop cleanly on SIGTERM (nothing needed SIGKILL)
     result = json.loads((tmp_path / "phase" / "federation_result.json").read_text())
     held = {int(r): m["score"] for r, m in result["held_out"].items()}
     assert held[2] > held[0] + 0.1  # the model improved over the 2 rounds

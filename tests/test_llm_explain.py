@@ -47,13 +47,14 @@ def test_a_catalog_planet_is_mapped_and_asked_about_from_its_parameters_alone(sm
 
 
 @needs_export
-@pytest.mark.parametrize(("planet", "message"), [
-    ("trapist-1 e", "did you mean 'TRAPPIST-1 e'"),
-    ("universe:100000", "the run's universe has planets 0 to"),
-])
-def test_an_unknown_planet_is_a_clear_error(smoke_pipeline, planet, message):
-    res = run_cli(["explain", "--run", str(smoke_pipeline), "--planet", planet, "--catalog", str(NASA_EXPORT)], cwd=smoke_pipeline.parent)
-    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
+def test_a_misspelt_catalog_planet_gets_a_did_you_mean(smoke_pipeline):
+    res = run_cli(["explain", "--run", str(smoke_pipeline), "--planet", "trapist-1 e", "--catalog", str(NASA_EXPORT)], cwd=smoke_pipeline.parent)
+    assert res.returncode == 2 and "did you mean 'TRAPPIST-1 e'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_universe_planet_out_of_range_is_a_clear_error(smoke_pipeline):
+    res = run_cli(["explain", "--run", str(smoke_pipeline), "--planet", "universe:100000"], cwd=smoke_pipeline.parent)
+    assert res.returncode == 2 and "the run's universe has planets 0 to 199" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_a_run_without_a_finished_llm_phase_is_a_clear_error(smoke_pipeline, tmp_path):

@@ -28,6 +28,7 @@ class ComponentSpec:
     phase: str = "pretrain"  # the pipeline phase that trains it (--mode full)
     loop: str | None = None  # "module:fn(cfg, universe, run_dir) -> metrics": a component with its own loop (Flower), no LightningModule
     check: str | None = None  # "module:fn(cfg)": checks of its inputs before anything is written (own-loop components)
+    hpo_metric: tuple[str, str] | None = None  # (validation metric, direction) an Optuna study optimises by default
 
     def reads_universe(self, cfg) -> bool:
         """Whether a run of this component with `cfg` needs the planet universe."""
@@ -53,6 +54,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         science_metrics=("surface_temperature_rmse_K", "habitable_fraction_mae", "climate_state_accuracy"),
         encoder=f"{_ROOT}.surrogate.encoder",
         report=f"{_ROOT}.surrogate.report:report",
+        hpo_metric=("surface_temperature_rmse_K", "minimize"),
     ),
     "datacube": ComponentSpec(
         name="datacube",
@@ -63,6 +65,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         science_metrics=("temperature_rmse", "temperature_rmse_copy_surface", "temperature_rmse_train_mean"),
         encoder=f"{_ROOT}.datacube.encoder",
         external_data="datacubes",
+        hpo_metric=("temperature_rmse", "minimize"),
     ),
     "graph_vae": ComponentSpec(
         name="graph_vae",
@@ -74,6 +77,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         encoder=f"{_ROOT}.graph_vae.encoder",
         report=f"{_ROOT}.graph_vae.report:report",
         uses_universe=False,
+        hpo_metric=("reconstruction", "maximize"),
     ),
     "spectral": ComponentSpec(
         name="spectral",
@@ -84,6 +88,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         science_metrics=("r2_CO2", "r2_H2O", "r2_CH4", "r2_O2", "coverage_68", "coverage_95", "biosphere_roc_auc", "false_positive_rate_abiotic_o2"),
         encoder=f"{_ROOT}.spectral.encoder",
         report=f"{_ROOT}.spectral.report:report",
+        hpo_metric=("biosphere_roc_auc", "maximize"),
     ),
     "evolution": ComponentSpec(
         name="evolution",
@@ -94,6 +99,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         science_metrics=("rmse_log10_pco2_dex", "rmse_temperature_K", "conservation_residual"),
         encoder=f"{_ROOT}.evolution.encoder",
         report=f"{_ROOT}.evolution.report:report",
+        hpo_metric=("rmse_log10_pco2_dex", "minimize"),
     ),
     "multimodal": ComponentSpec(
         name="multimodal",
@@ -104,6 +110,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         science_metrics=("accuracy", "macro_f1", "ece", "biosphere_roc_auc", "habitable_fraction_mae", "score"),
         report=f"{_ROOT}.multimodal.report:report",
         phase="integrate",
+        hpo_metric=("score", "maximize"),
     ),
     "llm": ComponentSpec(
         name="llm",
@@ -114,6 +121,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         science_metrics=("perplexity", "answer_nll"),
         report=f"{_ROOT}.llm.report:report",
         phase="llm",
+        hpo_metric=("perplexity", "minimize"),
     ),
 }
 

@@ -43,7 +43,10 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="CKPT", help="checkpoint file or run directory to resume exactly")
     p.add_argument("--force-config-change", action="store_true", help="resume even though the config differs from the checkpoint's")
     p.add_argument("--optimize", action="store_true", help="run an Optuna study (same as --mode optimize)")
-    p.add_argument("--trials", type=int, metavar="N", help="Optuna trials with --optimize")
+    p.add_argument("--trials", type=int, metavar="N", help="Optuna trials with --optimize (sets hpo.trials)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage with --optimize (sqlite:///study.db, postgresql://…); default: study.db in the study folder")
+    p.add_argument("--study-name", metavar="NAME", help="Optuna study name with --optimize (default: astrotrain-<component>)")
+    p.add_argument("--n-jobs", type=int, metavar="K", help="with --optimize: K worker processes on the same storage")
     p.add_argument("--seed", type=int, help="global seed (sets run.seed)")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="deterministic algorithms (sets run.deterministic)")
     p.add_argument("--validate-only", action="store_true", help="check the config (every error at once) and exit")
@@ -106,6 +109,8 @@ def flags_to_overrides(args: argparse.Namespace) -> list[str]:
         out.append(f"run.mode={args.mode}")
     if args.optimize:
         out.append("run.mode=optimize")
+    if args.trials is not None:
+        out.append(f"hpo.trials={args.trials}")
     if args.component:
         out.append(f"run.component={args.component}")
         if not (args.mode or args.optimize):  # --component X alone trains X, whatever run.mode the config names

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config.loader import deep_merge, load_config, parse_override, read_yaml, set_path, validate
-from ..errors import NotAvailableYet, UserError
+from ..errors import UserError
 from ..registry import get_component
 from .parser import default_config_path, flags_to_overrides
 
@@ -40,8 +40,9 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError(f"--component {args.component} trains one component (phase 1 for it alone); --mode full trains them all: drop one of the two")
     if args.resume and is_pipeline_run(args.resume) and cfg.run.mode != "full":
         raise UserError(f"{args.resume} is a --mode full run; resume it with --mode full (or without --config, which uses its own config)")
-    if cfg.run.mode == "optimize":
-        raise NotAvailableYet("--optimize / --mode optimize (Optuna search)", "issue #10")
+    from ..hpo.optimize import check_no_stray_flags
+
+    check_no_stray_flags(args, cfg)
     if args.validate_only:
         if args.resume and is_pipeline_run(args.resume):
             from ..training.pipeline import check_same_config
@@ -60,6 +61,10 @@ def run_train(args: argparse.Namespace) -> int:
             check_pipeline(cfg)
         elif spec.check:
             spec.resolve("check")(cfg)
+        if cfg.run.mode == "optimize":
+            from ..hpo.study import resolve
+
+            resolve(cfg, args.storage, args.study_name)
         print(f"config OK: mode={cfg.run.mode} component={spec.name} seed={cfg.run.seed} "
               f"planets={cfg.data.universe.n_planets} precision={cfg.trainer.precision} "
               f"devices={cfg.trainer.devices}x{cfg.trainer.num_nodes} strategy={cfg.trainer.strategy}")
@@ -69,6 +74,14 @@ def run_train(args: argparse.Namespace) -> int:
 
     if cfg.run.mode == "full":
         return run_full(cfg, override_tree, args)
+    if cfg.run.mode == "optimize":
+        from ..hpo.optimize import run_optimize
+
+        if args.resume or args.run_dir:
+            raise UserError("--optimize resumes through its storage: rerun with the same --storage and --study-name (not --resume/--run-dir)")
+        folder = run_optimize(cfg, override_tree, args.storage, args.study_name, args.n_jobs or 1)
+        print(f"study folder: {folder}\nreport: {folder / 'report.html'}")
+        return 0
     if args.run_dir:
         claim_run_dir_flag(Path(args.run_dir))
 

@@ -103,20 +103,26 @@ def load_config(path: str | Path | None, overrides: list[str] = (), preset: dict
     """
     raw = read_yaml(path) if path is not None else {}
     override_tree: dict = {}
+    merge_tree: dict = {}  # the same, with mapping values marked: `key={...}` replaces the mapping, it does not merge into it
     for text in overrides:
         keys, value = parse_override(text)
         set_path(override_tree, component_shorthand(keys), value)
-    merged = deep_merge(raw, override_tree)
+        set_path(merge_tree, component_shorthand(keys), Replace(value) if isinstance(value, dict) else value)
+    merged = deep_merge(raw, merge_tree)
     return validate(merged, source=str(path) if path else "defaults"), override_tree
+
+
+class Replace(dict):
+    """A mapping given whole as an override value (`hpo.search_space.surrogate={lr: ...}`): it replaces the config's mapping."""
 
 
 def deep_merge(base: dict, update: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and not isinstance(value, Replace) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = copy.deepcopy(dict(value) if isinstance(value, Replace) else value)
     return out
 
 

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from ..components.datacube.config import DatacubeConfig
 from ..components.evolution.config import EvolutionConfig
 from ..components.galactic.config import GalacticConfig
+from ..hpo.config import HPOConfig
 from ..components.graph_vae.config import GraphVAEConfig
 from ..components.llm.config import LLMConfig
 from ..components.multimodal.config import MultimodalConfig
@@ -182,6 +183,7 @@ class MasterConfig(Section):
     physics: PhysicsConfig = PhysicsConfig()
     components: ComponentsConfig = ComponentsConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    hpo: HPOConfig = HPOConfig()
 
 
 # Keys a resumed run may change without --force-config-change: they decide how visibly a run
@@ -192,6 +194,7 @@ RESUME_SAFE_KEYS = (
     "components.multimodal.pretrained",  # where the pipeline's phase 1 lies: a moved run directory still resumes
     "components.llm.fusion",  # … and its phase 2
     "components.galactic.fusion",
+    "hpo",  # how a search would run: nothing a trained model depends on
     "run.output_dir",
     "trainer.log_every_n_steps",
     "trainer.checkpoint_every_n_steps",

@@ -41,7 +41,10 @@ def write_report(run: Path) -> Path:
     parts = [f"<h1>astrotrain run <code>{_e(run.name)}</code></h1>",
              f"<p>Report written {datetime.now(timezone.utc).isoformat(timespec='seconds')} · folder <code>{_e(run.resolve())}</code></p>"]
     pipeline = _json(run / rd.PIPELINE_FILE)
-    if pipeline:
+    study = _json(run / "study.json")
+    if study:
+        parts.append(_study_section(study))
+    elif pipeline:
         parts.append(_phase_table(pipeline))
         for phase in PHASE_NAMES:
             record = pipeline["phases"][phase]
@@ -121,6 +124,22 @@ def _ablation_table(ablation: dict) -> str:
     head = "".join(f"<th>{k}</th>" for k in keys)
     rows = "".join(f"<tr><td>{_e(r['subset'])}</td>" + "".join(f"<td class='num'>{r[k]:.3f}</td>" for k in keys) + "</tr>" for r in ablation["rows"])
     return f"<p>Modality ablation (test split; ranked by {_e(ablation['metric_for_ranking'])}):</p><table><tr><th>modalities</th>{head}</tr>{rows}</table>"
+
+
+def _study_section(study: dict) -> str:
+    """An Optuna study: its budget and states, the best trial against the config as given, its plots."""
+    rows = [("component", study["component"]), ("optimised", f"{study['metric']} ({study['direction']})"), ("storage", study["storage"]),
+            ("trials by state", ", ".join(f"{k} {v}" for k, v in study["trials_by_state"].items() if v))]
+    best = study.get("best_trial")
+    if best:
+        rows.append(("best trial", f"#{best['number']}: {best['value']:.6g}"))
+        rows += [(f"  {k}", str(v)) for k, v in best["params"].items()]
+    if "default_config_trial" in study:
+        rows.append((f"the config as given (trial #{study['default_config_trial']['number']})", f"{study['default_config_trial']['value']:.6g}"))
+    table = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
+    figures = "".join(f"<figure><img src='{_e((PLOTS_DIR + '/' + name))}' alt='{_e(name)}'><figcaption>{_e(name)}</figcaption></figure>"
+                      for name in study.get("plots", []))
+    return f"<h2>Optuna study {_e(study['study_name'])}</h2><table>{table}</table><div class='gallery'>{figures}</div>"
 
 
 def _text_block(title: str, path: Path) -> str:

@@ -203,6 +203,10 @@ def check_pipeline(cfg) -> list[str]:
                         "(python train.py --component NAME --distributed ...), or set trainer.devices=1 trainer.num_nodes=1")
     pretrain = [name for name in PRETRAIN_COMPONENTS if getattr(cfg.components, name).enabled]
     _check_fusion_inputs(cfg, pretrain)
+    if "galactic" in cfg.pipeline.phases and cfg.components.galactic.enabled:
+        from ..components.galactic.module import check_backend
+
+        check_backend(cfg.components.galactic)  # before phases 1-3 run, not after
     for name in ("llm", "galactic"):
         if name in cfg.pipeline.phases and getattr(cfg.components, name).enabled and "integrate" not in cfg.pipeline.phases \
                 and getattr(cfg.components, name).fusion is None:

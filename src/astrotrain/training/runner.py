@@ -47,9 +47,10 @@ def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Pat
 
 
 def train_component(cfg, overrides: dict, resume: str | None = None, force_config_change: bool = False,
-                    run_dir: Path | None = None) -> RunResult:
+                    run_dir: Path | None = None, extra_callbacks: tuple = (), with_report: bool = True) -> RunResult:
     """Train `cfg.run.component`: in a new run directory (`run_dir` when given, e.g. a pipeline
-    phase's folder; it must not exist yet), or resumed from `resume` in the checkpoint's own."""
+    phase's folder; it must not exist yet), or resumed from `resume` in the checkpoint's own.
+    `with_report=False` (Optuna trials) skips the component's report hook (baselines, plots)."""
     # ---- setup: everything that can fail on user input, before anything is written ----------
     spec = get_component(cfg.run.component)
     config = cfg.model_dump(mode="json")
@@ -85,7 +86,7 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
         from .trainer import build_trainer
 
         last = str(run_dir / "checkpoints" / "last.ckpt")
-        extra = (StopAfterSteps(cfg.trainer.stop_after_steps, last),) if cfg.trainer.stop_after_steps else ()
+        extra = ((StopAfterSteps(cfg.trainer.stop_after_steps, last),) if cfg.trainer.stop_after_steps else ()) + tuple(extra_callbacks)
         try:
             component_epochs = getattr(getattr(cfg.components, spec.name), "max_epochs", None)
             trainer = build_trainer(cfg, run_dir, make_checkpoint_io(config, fingerprint), extra_callbacks=extra,
@@ -97,12 +98,12 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
             rd.remove_run_dir(run_dir)  # nothing half-written is left behind
         raise
     with _shared_run_dir(run_dir):
-        result = _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir, ckpt)
+        result = _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir, ckpt, with_report)
     result.steps_run = result.metrics["global_step"] - (resume_step or 0)
     return result
 
 
-def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, ckpt: Path | None) -> RunResult:
+def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, ckpt: Path | None, with_report: bool = True) -> RunResult:
     # ---- train ------------------------------------------------------------------------------
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
@@ -127,7 +128,7 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
         metrics["val"] = {k.removeprefix("val/"): float(v) for k, v in val.items()}
         metrics["test"] = {k.removeprefix("test/"): float(v) for k, v in test.items()}
         if trainer.is_global_zero:
-            metrics["baselines"] = spec.resolve("report")(cfg, module, datamodule, run_dir) if spec.report else {}
+            metrics["baselines"] = spec.resolve("report")(cfg, module, datamodule, run_dir) if spec.report and with_report else {}
     if trainer.is_global_zero:
         atomic_write_json(run_dir / rd.METRICS_FILE, metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, finished=finished)

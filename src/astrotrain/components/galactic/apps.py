@@ -21,7 +21,6 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
 
 from ...fsutil import atomic_write_json
 
@@ -114,8 +113,10 @@ def make_client_app(fixed: Settings | None = None):
         module = settings.trunk()
         module.model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
         val = load_shard(shard_path(settings.folder, k))["val"]
-        scores = held_out_metrics(module, val) if len(val["state"]) else {}
-        metrics = {"num-examples": len(val["state"]), "observatory": k, "accuracy": scores.get("accuracy", 0.0), "score": scores.get("score", 0.0)}
+        n = len(val["state"])
+        scores = held_out_metrics(module, val) if n else {}
+        # num-examples ≥ 1: Flower's weighted mean divides by their sum; val-planets says whether the scores mean anything
+        metrics = {"num-examples": max(n, 1), "val-planets": n, "observatory": k, "accuracy": scores.get("accuracy", 0.0), "score": scores.get("score", 0.0)}
         return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)
 
     return app
@@ -202,7 +203,7 @@ def server_main(settings: Settings, grid) -> None:
         return MetricRecord(scores[server_round])
 
     result = strategy.start(grid=grid, initial_arrays=ArrayRecord(initial), num_rounds=gc.rounds, timeout=gc.round_timeout_s, evaluate_fn=score)
-    final = result.arrays.to_torch_state_dict()
+    final = result.arrays.to_torch_state_dict() if len(result.arrays) else initial  # no round aggregated: the initial weights
     save_file({k: v.contiguous() for k, v in final.items()}, str(Path(settings.folder) / GLOBAL_WEIGHTS_FILE))
     atomic_write_json(Path(settings.folder) / RESULT_FILE, {
         "held_out": {str(r): m for r, m in sorted(scores.items())},  # round 0: the initial weights

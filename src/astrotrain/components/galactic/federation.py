@@ -57,12 +57,8 @@ def federate(settings: "apps.Settings", backend: str, n_observatories: int) -> N
 
         apps.server_main(settings, make_local_grid(client, n_observatories))
         return
-    try:
-        import ray  # noqa: F401 - only to give the clear error below
-        from flwr.simulation import run_simulation
-    except ImportError:
-        raise UserError("components.galactic.backend=ray needs Flower's simulation engine: pip install 'astrotrain[federated]', "
-                        "or use components.galactic.backend=inprocess") from None
+    from flwr.simulation import run_simulation
+
     run_simulation(server_app=server, client_app=client, num_supernodes=n_observatories,
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": {"num_cpus": 2, "include_dashboard": False}})
     if not (Path(settings.folder) / apps.RESULT_FILE).is_file():
@@ -124,6 +120,6 @@ def write_round_table(folder: Path, metrics: dict, result: dict, names: list[str
         train, evaluate = result["observatory_train"].get(str(r), []), result["observatory_evaluate"].get(str(r), [])
         rows.append({"round": r, "held_out": metrics["held_out_per_round"][str(r)], "aggregated": str(r) in result["observatory_train"],
                      "observatories": {names[int(m["observatory"])]: {"train_loss": m["train_loss"]} for m in train},
-                     "validation": {names[int(m["observatory"])]: {"accuracy": m["accuracy"], "score": m["score"]} for m in evaluate if m["num-examples"] > 0},
+                     "validation": {names[int(m["observatory"])]: {"accuracy": m["accuracy"], "score": m["score"]} for m in evaluate if m["val-planets"] > 0},
                      "communication_mb": metrics["communication_mb_per_round"][r - 1]})
     atomic_write_json(folder / "rounds.json", rows)

@@ -6,6 +6,7 @@ table and the plots, and returns the metrics the runner records in metrics.json.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -21,6 +22,13 @@ def check(cfg) -> None:
     from ...api import load_run
 
     load_run(Path(gc.fusion)).fusion_config()
+    check_backend(gc)
+
+
+def check_backend(gc) -> None:
+    if gc.backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise UserError("components.galactic.backend=ray needs Flower's simulation engine (Ray): pip install 'astrotrain[federated]', "
+                        "or use components.galactic.backend=inprocess")
 
 
 def train(cfg, universe, run_dir: Path) -> dict:

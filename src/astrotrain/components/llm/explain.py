@@ -116,6 +116,9 @@ def explain(run: str | Path, planet: str, catalog: str | None = None, max_new_to
         if index >= len(universe):
             raise UserError(f"--planet {planet}: the run's universe has planets 0 to {len(universe) - 1}")
     else:
+        if "parameters" not in fusion_run.fusion_config().components.multimodal.modalities:
+            raise UserError(f"--planet {planet!r}: a catalog planet is known by its parameters, which this run's fusion model does not read "
+                            "(components.multimodal.modalities); explain a universe planet (universe:INDEX) instead")
         row = catalog_planet(planet, catalog, cfg)
     model, projector, tokenizer = load_explainer(folder, cfg)
     fusion = fusion_run.fusion()
