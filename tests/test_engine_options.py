@@ -40,13 +40,6 @@ def test_16_mixed_on_cpu_and_gpu_without_cuda_are_clear_errors(tmp_path, data_ca
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_tensorboard_logger_writes_events(tmp_path, data_cache):
-    res = run_cli(smoke_args(tmp_path, data_cache, *FAST, "logging.tensorboard=true"), cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    events = list((only_run(tmp_path / "runs") / "logs" / "tensorboard").glob("events.out.tfevents.*"))
-    assert events and events[0].stat().st_size > 0
-
-
 def test_data_generate_command_builds_then_reuses(tmp_path, capsys):
     args = ["data", "generate", "--config", str(SMOKE), "--no-progress", f"data.universe.cache_dir={tmp_path}", "data.universe.n_planets=20"]
     assert main(args) == 0

@@ -137,6 +137,19 @@ COMPONENTS["galactic"] = ComponentSpec(
     check=f"{_ROOT}.galactic.module:check",
 )
 
+COMPONENTS["production"] = ComponentSpec(
+    name="production",
+    task="ships phases 1-2: ONNX export with parity, int8, a distilled fast surrogate, latency vs CLERO, model card, predict on real catalogs (phase 5 of --mode full)",
+    config=f"{_ROOT}.production.config:ProductionConfig",
+    datamodule=None,
+    module=None,
+    science_metrics=("fast_surrogate_onnx_surface_temperature_rmse_K", "surrogate_onnx_surface_temperature_rmse_K", "fusion_onnx_accuracy"),
+    phase="production",
+    uses_universe=False,  # it reads the source run's universe itself
+    loop=f"{_ROOT}.production.module:train",
+    check=f"{_ROOT}.production.module:check",
+)
+
 PLANNED: dict[str, str] = {}
 
 

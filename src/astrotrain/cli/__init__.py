@@ -9,14 +9,14 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_USER_ERROR, UserError
-from .parser import build_data_parser, build_evaluate_parser, build_explain_parser, build_train_parser
+from .parser import build_data_parser, build_evaluate_parser, build_explain_parser, build_predict_parser, build_train_parser
 
-SUBCOMMANDS = ("train", "data", "evaluate", "explain")
+SUBCOMMANDS = ("train", "data", "evaluate", "explain", "predict")
 
 
 def main(argv: list[str] | None = None) -> int:
     """`astrotrain [train] [flags]`, `astrotrain data {generate,fetch,report,ingest} ...`, `astrotrain evaluate RUN`,
-    `astrotrain explain --run RUN --planet NAME`."""
+    `astrotrain explain --run RUN --planet NAME`, `astrotrain predict --run RUN --catalog nasa | --input CSV`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         argv = dotted_flags_to_overrides(argv)
@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_evaluate(build_evaluate_parser().parse_args(argv[1:]))
         if argv and argv[0] == "explain":
             return run_explain(build_explain_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "predict":
+            return run_predict(build_predict_parser().parse_args(argv[1:]))
         if argv and argv[0] == "train":
             argv = argv[1:]
         args = build_train_parser().parse_intermixed_args(argv)
@@ -56,6 +58,21 @@ def run_explain(args) -> int:
         raise UserError("--max-new-tokens must be at least 1")
     result = explain(args.run, args.planet, args.catalog, args.max_new_tokens)
     print(json.dumps(result, indent=2) if args.json else format_explanation(result))
+    return 0
+
+
+def run_predict(args) -> int:
+    """Predict, then rewrite the run's report so that it shows the new plots."""
+    from pathlib import Path
+
+    from ..components.production.predict import predict_catalog
+    from ..reporting.html import write_report
+
+    result = predict_catalog(args.run, catalog=args.catalog, input_csv=args.input, backend=args.backend, output=args.output)
+    for row in result.summary["top_10"]:
+        print(f"  {row['pl_name']:<28} habitable fraction {row['habitable_fraction']:.2f} ± {row['habitable_fraction_sd']:.2f}  "
+              f"{row['climate_state'].replace('_', ' ')}")
+    print(f"report: {write_report(Path(args.run))}")
     return 0
 
 

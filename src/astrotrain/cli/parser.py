@@ -40,7 +40,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, metavar="N", help="processes per node with --distributed (GPUs, or gloo CPU processes)")
     p.add_argument("--nodes", type=int, metavar="M", help="nodes with --distributed (via torchrun or SLURM)")
     p.add_argument("--mixed-precision", action="store_true", help="bf16-mixed on CPU; on GPU bf16-mixed where supported, else 16-mixed")
-    p.add_argument("--resume", metavar="CKPT", help="checkpoint file or run directory to resume exactly")
+    p.add_argument("--resume", metavar="CKPT", help="checkpoint file, run directory, or auto (the newest valid checkpoint of the most recent run) to resume exactly")
     p.add_argument("--force-config-change", action="store_true", help="resume even though the config differs from the checkpoint's")
     p.add_argument("--optimize", action="store_true", help="run an Optuna study (same as --mode optimize)")
     p.add_argument("--trials", type=int, metavar="N", help="Optuna trials with --optimize (sets hpo.trials)")
@@ -99,6 +99,19 @@ def build_explain_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", metavar="CSV", help="archive CSV export to look NAME up in (default: the cached table of `astrotrain data fetch nasa`)")
     p.add_argument("--max-new-tokens", type=int, metavar="N", help="tokens to generate (default: 3 × components.llm.max_new_tokens)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def build_predict_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="astrotrain predict", description="Climate state and habitable fraction (± uncertainty) of real planets from a finished "
+                "run's production export (phase 5), ranked, with domain and imputation flags; plots go into the run's report.")
+    p.add_argument("--run", required=True, metavar="RUN", help="a --mode full run with a finished phase 5 (or a production component run)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--catalog", choices=["nasa"], help="nasa = the table cached by `astrotrain data fetch nasa`")
+    source.add_argument("--input", metavar="CSV", help="planets in the NASA Exoplanet Archive's CSV format (pl_name, st_teff, pl_insol, pl_rade, ...)")
+    p.add_argument("--backend", choices=["onnx", "onnx-int8", "torch"], default="onnx",
+                   help="onnx (default) and onnx-int8 run the exports in onnxruntime without importing torch; torch rebuilds the checkpoints")
+    p.add_argument("--output", metavar="PATH", help="also write the ranked CSV here (it is always written to <production run>/predictions/<name>/)")
     return p
 
 

@@ -14,6 +14,9 @@ from .parser import default_config_path, flags_to_overrides
 def resolve_config(args: argparse.Namespace):
     """The run's config: --config (or, when resuming without --config, the run's own config.yaml) + flags + overrides."""
     overrides = flags_to_overrides(args) + list(args.overrides)
+    if args.resume == "auto":
+        args.resume = str(auto_resume_target(args, overrides))
+        print(f"--resume auto: {args.resume}")
     if args.resume and args.config is None:
         from ..training.checkpoint import resolve_resume_target, run_dir_of
         from ..training.pipeline import is_pipeline_run
@@ -27,6 +30,40 @@ def resolve_config(args: argparse.Namespace):
             set_path(tree, keys, value)
         return validate(deep_merge(base, tree), source=str(run_config)), tree
     return load_config(args.config or default_config_path(), overrides)
+
+
+def auto_resume_target(args: argparse.Namespace, overrides: list[str]) -> Path:
+    """`--resume auto`: the most recent run under run.output_dir — a pipeline run as it is, a component
+    run at its newest checkpoint that verifies (a torn or corrupt newer one is skipped, and said so)."""
+    from ..training.checkpoint import read_manifest
+    from ..training.pipeline import is_pipeline_run, newest_checkpoint
+
+    output_dir = None
+    for text in overrides:
+        keys, value = parse_override(text)
+        if keys == ["run", "output_dir"]:
+            output_dir = value
+    if output_dir is None:
+        output_dir = read_yaml(Path(args.config or default_config_path())).get("run", {}).get("output_dir", "runs")
+    root = Path(output_dir)
+    runs = sorted((p for p in root.iterdir() if (p / "config.yaml").is_file()), key=lambda p: p.name) if root.is_dir() else []
+    if not runs:
+        raise UserError(f"--resume auto: no run under {root} (run.output_dir) to resume; start one, or pass --resume <run dir or checkpoint>")
+    run = runs[-1]
+    if is_pipeline_run(run):
+        return run
+    best = newest_checkpoint(run / "checkpoints")
+    if best is None:
+        raise UserError(f"--resume auto: the most recent run {run} has no checkpoint that verifies; start it again, or pass --resume <checkpoint>")
+    skipped = []
+    for candidate in sorted((run / "checkpoints").glob("*.ckpt")):
+        try:
+            read_manifest(candidate)
+        except UserError as exc:
+            skipped.append(f"{candidate.name} ({exc.message.split(':')[0]})")
+    if skipped:
+        print(f"--resume auto: skipped {', '.join(skipped)}")
+    return best
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -93,9 +130,10 @@ def run_train(args: argparse.Namespace) -> int:
     if result.metrics.get("test") is not None and is_rank_zero():
         print_summary(result)
     elif is_rank_zero():
-        print(f"stopped after step {result.metrics['global_step']} (trainer.stop_after_steps); resume with:\n"
-              f"  python train.py --resume {result.run_dir}")
-    return 0
+        why = f"signal {result.preempted} (preempted)" if result.preempted else "trainer.stop_after_steps"
+        print(f"stopped after step {result.metrics['global_step']} ({why}), checkpointed; resume with:\n"
+              f"  python train.py --resume {result.run_dir}   (or --resume auto)")
+    return 128 + result.preempted if result.preempted else 0
 
 
 def run_full(cfg, override_tree: dict, args: argparse.Namespace) -> int:
@@ -114,7 +152,7 @@ def run_full(cfg, override_tree: dict, args: argparse.Namespace) -> int:
     if not result.finished:
         print(f"stopped before the pipeline finished; resume with:\n  python train.py --resume {result.run_dir}")
     print(f"report: {result.run_dir / 'report.html'}")
-    return 0
+    return 128 + result.preempted if result.preempted else 0
 
 
 def claim_run_dir_flag(path: Path) -> None:

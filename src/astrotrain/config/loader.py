@@ -127,11 +127,23 @@ def deep_merge(base: dict, update: dict) -> dict:
 
 
 def validate(tree: dict, source: str = "config") -> MasterConfig:
+    tree = upgrade_legacy_keys(tree)
     try:
         return MasterConfig.model_validate(tree)
     except ValidationError as exc:
         lines = [format_error(err) for err in exc.errors()]
         raise UserError(f"{source}: {len(lines)} config error(s):\n" + "\n".join(f"  - {line}" for line in lines)) from None
+
+
+def upgrade_legacy_keys(tree: dict) -> dict:
+    """Configs of runs made before `logging.backends` (logging.csv / logging.tensorboard) still load."""
+    logging = tree.get("logging") if isinstance(tree, dict) else None
+    if isinstance(logging, dict) and ("csv" in logging or "tensorboard" in logging) and "backends" not in logging:
+        logging = dict(logging)
+        logging.pop("csv", None)
+        logging["backends"] = ["csv", "tensorboard"] if logging.pop("tensorboard", False) is True else ["csv"]
+        tree = {**tree, "logging": logging}
+    return tree
 
 
 def format_error(err: dict) -> str:

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from ..components.datacube.config import DatacubeConfig
 from ..components.evolution.config import EvolutionConfig
 from ..components.galactic.config import GalacticConfig
+from ..components.production.config import ProductionConfig
 from ..hpo.config import HPOConfig
 from ..components.graph_vae.config import GraphVAEConfig
 from ..components.llm.config import LLMConfig
@@ -114,12 +115,29 @@ class TrainerConfig(Section):
     checkpoint_every_n_steps: int = Field(2000, ge=1)
     keep_checkpoints: int = Field(2, ge=1, description="newest step checkpoints kept, besides last.ckpt")
     stop_after_steps: int | None = Field(None, ge=1, description="end this process after N steps of its own, resumable (time-sliced jobs)")
+    divergence_retries: int | None = Field(3, ge=0, le=100, description="non-finite gradient → roll back to the last checkpoint's state with "
+                                           "the lr × divergence_lr_factor, at most this often, then stop (null = no guard)")
+    divergence_lr_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate multiplier of each rollback")
     enable_progress_bar: bool = True
 
 
+Backend = Literal["csv", "tensorboard", "wandb", "mlflow"]
+
+
 class LoggingConfig(Section):
-    csv: Literal[True] = Field(True, description="CSV metrics are always written")
-    tensorboard: bool = Field(False, description="also log to TensorBoard (extra: tensorboard)")
+    backends: list[Backend] = Field(["csv"], min_length=1, description="tracking backends; csv is always written (the run directory is the source of truth)")
+    wandb_project: str = Field("astrotrain", min_length=1, description="W&B project")
+    wandb_mode: Literal["offline", "online"] = Field("offline", description="offline: never a login prompt; upload later with `wandb sync <run>/logs/wandb/offline-run-*`")
+    mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking URI; null = sqlite:///<run.output_dir>/mlflow.db (a local store)")
+    mlflow_experiment: str = Field("astrotrain", min_length=1, description="MLflow experiment name")
+    monitor_every_n_steps: int = Field(50, ge=1, description="cadence of samples/s, step time, peak memory and gradient norm")
+
+    @field_validator("backends")
+    @classmethod
+    def _csv_always(cls, backends: list[str]) -> list[str]:
+        if len(set(backends)) != len(backends):
+            raise ValueError(f"lists a backend twice: {backends}")
+        return backends if "csv" in backends else ["csv", *backends]
 
 
 class PhysicsConfig(Section):
@@ -135,6 +153,7 @@ class ComponentsConfig(Section):
     multimodal: MultimodalConfig = MultimodalConfig()
     llm: LLMConfig = LLMConfig()
     galactic: GalacticConfig = GalacticConfig()
+    production: ProductionConfig = ProductionConfig()
 
 
 PHASE_NAMES = ("pretrain", "integrate", "llm", "galactic", "production")
@@ -144,10 +163,10 @@ PRETRAIN_COMPONENTS = ("surrogate", "datacube", "graph_vae", "spectral", "evolut
 
 class PretrainEpochs(Section):
     """Phase-1 epochs per component inside the pipeline (null: the component's own max_epochs).
-    About a fifth to a third of each standalone default, so that `make demo` fits in 20 min on
-    2 cores: phase 1 only has to give fusion good encoders."""
+    About a fifth to a third of each standalone default (phase 1 only has to give fusion good
+    encoders), half for the surrogate: phase 5 ships it, and its surface-T RMSE must stay under 1 K."""
 
-    surrogate: int | None = Field(60, ge=1)
+    surrogate: int | None = Field(150, ge=1)
     datacube: int | None = Field(4, ge=1)
     graph_vae: int | None = Field(10, ge=1)
     spectral: int | None = Field(20, ge=1)
@@ -194,12 +213,15 @@ RESUME_SAFE_KEYS = (
     "components.multimodal.pretrained",  # where the pipeline's phase 1 lies: a moved run directory still resumes
     "components.llm.fusion",  # … and its phase 2
     "components.galactic.fusion",
+    "components.production.source",
     "hpo",  # how a search would run: nothing a trained model depends on
     "run.output_dir",
     "trainer.log_every_n_steps",
     "trainer.checkpoint_every_n_steps",
     "trainer.keep_checkpoints",
     "trainer.stop_after_steps",
+    "trainer.divergence_retries",  # the guard: how a run reacts to divergence, not what it trains
+    "trainer.divergence_lr_factor",
     "trainer.enable_progress_bar",
     "logging",
 )

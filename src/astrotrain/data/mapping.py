@@ -97,6 +97,8 @@ def map_archive(frame, default_atmosphere: dict[str, float]) -> MappedPlanets:
         "P_rot": period,
         **{k: float(default_atmosphere[k]) for k in ("P0", "CO2", "CH4")},
     })
+    if "source_line" in f:  # the reader's line numbers travel with the rows (predict reports them)
+        out.insert(1, "source_line", f["source_line"])
     imputed = [
         ",".join(name for name, given in (("F_star", fg), ("radius", rg), ("gravity", mg and rg), ("P_rot", pg)) if not given)
         for fg, rg, mg, pg in zip(flux_given, radius_given, mass_given, period_given)

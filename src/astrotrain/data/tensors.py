@@ -36,7 +36,10 @@ class PlanetTensors(Dataset):
 
 
 def planet_loader(dataset: PlanetTensors, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0) -> StatefulDataLoader:
-    # shuffling has its own (seed, epoch) stream: the global RNG (dropout) is never touched by it
+    # shuffling has its own (seed, epoch) stream, and every iterator draws its worker base seed from the
+    # loader's own generator: the global RNG (dropout, noise) is never touched by data loading — so a
+    # validation pass, or a new epoch's iterator, leaves the training stream where it was (exact resume
+    # from a checkpoint taken at an epoch's end depends on it)
     sampler = EpochShuffleSampler(len(dataset), seed) if shuffle else SequentialSampler(dataset)
     drop_last = shuffle and len(sampler) > batch_size  # this rank's share under DDP
     return StatefulDataLoader(
@@ -45,6 +48,7 @@ def planet_loader(dataset: PlanetTensors, batch_size: int, shuffle: bool, seed: 
         sampler=BatchSampler(sampler, batch_size, drop_last),
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(seed),
     )
 
 

@@ -92,6 +92,12 @@ def _component_section(root: Path, run: Path) -> str:
     ablation = _json(run / "ablation.json")
     if ablation:
         out.append(_ablation_table(ablation))
+    benchmark = _json(run / "benchmark.json")
+    if benchmark:
+        out.append(_benchmark_table(benchmark))
+    if (run / "MODEL_CARD.md").is_file():
+        out.append(f"<p>Model card: <a href='{_e((run / 'MODEL_CARD.md').relative_to(root).as_posix())}'>MODEL_CARD.md</a></p>")
+    out += [_predictions_section(root, summary) for summary in sorted((run / "predictions").glob("*/summary.json"))]
     images = []
     science = COMPONENTS[component].science_metrics if component in COMPONENTS else ()
     curves = training_curves(run / "logs" / "csv" / "metrics.csv", root / REPORT_ASSETS / f"{_slug(run, root)}_curves.png", component, science)
@@ -124,6 +130,32 @@ def _ablation_table(ablation: dict) -> str:
     head = "".join(f"<th>{k}</th>" for k in keys)
     rows = "".join(f"<tr><td>{_e(r['subset'])}</td>" + "".join(f"<td class='num'>{r[k]:.3f}</td>" for k in keys) + "</tr>" for r in ablation["rows"])
     return f"<p>Modality ablation (test split; ranked by {_e(ablation['metric_for_ranking'])}):</p><table><tr><th>modalities</th>{head}</tr>{rows}</table>"
+
+
+def _benchmark_table(benchmark: dict) -> str:
+    """Production: latency and throughput per model/backend, and the speed-up over CLERO."""
+    speedup = benchmark["speedup_over_clero"]
+    rows = "".join(f"<tr><td>{_e(k)}</td><td class='num'>{t['p50_ms']:.3f} / {t['p95_ms']:.3f}</td><td class='num'>{t['best_batch']}</td>"
+                   f"<td class='num'>{t['best_planets_per_s']:,.0f}</td><td class='num'>"
+                   + (f"{speedup[k]['batch_1']:,.1f} / {speedup[k]['best_batch']:,.1f}" if k in speedup else "") + "</td></tr>"
+                   for k, t in benchmark["timings"].items())
+    return ("<p>Latency and throughput on this machine (one process):</p><table><tr><th>model / backend</th><th>p50 / p95 ms (batch 1)</th>"
+            f"<th>best batch</th><th>planets/s</th><th>× CLERO (batch 1 / best)</th></tr>{rows}</table>")
+
+
+def _predictions_section(root: Path, summary_path: Path) -> str:
+    """`astrotrain predict`: counts by status, the top 10 inside CLERO's core domain, the plots."""
+    summary = json.loads(summary_path.read_text())
+    counts = ", ".join(f"{k} {v}" for k, v in summary["by_status"].items())
+    rows = "".join(f"<tr><td>{i}</td><td>{_e(r['pl_name'])}</td><td class='num'>{r['habitable_fraction']:.3f} ± {r['habitable_fraction_sd']:.3f}</td>"
+                   f"<td>{_e(r['climate_state'])}</td></tr>" for i, r in enumerate(summary["top_10"], 1))
+    figures = "".join(f"<figure><img src='{_e(p.relative_to(root).as_posix())}' alt='{_e(p.stem)}'><figcaption>{_e(p.stem.replace('_', ' '))}</figcaption></figure>"
+                      for p in sorted((summary_path.parent / PLOTS_DIR).glob("*.png")))
+    csv = Path(summary["csv"])
+    link = csv.relative_to(root).as_posix() if csv.is_relative_to(root) else str(csv)
+    return (f"<h3>Predictions: {_e(summary['source'])} ({summary['planets']} planets; backend {_e(summary['backend'])})</h3>"
+            f"<p>{_e(counts)} · <a href='{_e(link)}'>ranked CSV</a></p><table><tr><th>#</th><th>planet (inside CLERO's core domain)</th>"
+            f"<th>habitable fraction</th><th>climate state</th></tr>{rows}</table><div class='gallery'>{figures}</div>")
 
 
 def _study_section(study: dict) -> str:

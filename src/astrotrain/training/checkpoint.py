@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..fsutil import atomic_write_bytes, atomic_write_json
+from ..fsutil import atomic_write_json, staged_bytes
 from ..hashing import sha256_file, sha256_json
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -68,24 +68,14 @@ def _make_checkpoint_io_class():
         def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
             import torch
 
+            pending = checkpoint.pop("astrotrain_pending_log_row", None)  # callbacks.FlushLogsOnCheckpoint
             buffer = io.BytesIO()
             torch.save(checkpoint, buffer)
-            data = buffer.getvalue()
-            atomic_write_bytes(path, data)
-            import hashlib
-
-            atomic_write_json(
-                manifest_path(path),
-                {
-                    "file": Path(path).name,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "bytes": len(data),
-                    "global_step": int(checkpoint.get("global_step", -1)),
-                    "epoch": int(checkpoint.get("epoch", -1)),
-                    "config_fingerprint": self.fingerprint,
-                    "config": self.config,
-                },
-            )
+            entry = {"global_step": int(checkpoint.get("global_step", -1)), "epoch": int(checkpoint.get("epoch", -1)),
+                     "config_fingerprint": self.fingerprint, "config": self.config}
+            if pending is not None:
+                entry["pending_log_row"] = pending
+            write_checkpoint(path, buffer.getvalue(), entry)
 
         def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
             return load_verified(path, map_location=map_location or "cpu")
@@ -101,26 +91,62 @@ def make_checkpoint_io(config: dict, fingerprint: str):
     return _make_checkpoint_io_class()(config, fingerprint)
 
 
+def write_checkpoint(path: str | Path, data: bytes, entry: dict) -> None:
+    """Write checkpoint bytes and their manifest so that a kill at any instant leaves `path`
+    loadable — as the old checkpoint or the new one, each matching the manifest.
+
+    1. the bytes go to a temporary sibling (fsynced);
+    2. the manifest is replaced by one describing the new bytes and keeping the old entry as
+       `previous` (the file on disk is still the old one: it matches `previous`);
+    3. the temporary file is renamed over `path` (now it matches the main entry);
+    4. the manifest is rewritten without `previous`.
+    """
+    import hashlib
+
+    path = Path(path)
+    old = _manifest_if_any(path)
+    new = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **entry}
+    with staged_bytes(path, data) as commit:
+        if old is not None:
+            atomic_write_json(manifest_path(path), {**new, "previous": {k: v for k, v in old.items() if k != "previous"}})
+        else:
+            atomic_write_json(manifest_path(path), new)
+        commit()
+    atomic_write_json(manifest_path(path), new)
+
+
+def _manifest_if_any(path: Path) -> dict | None:
+    try:
+        return read_manifest(path) if path.is_file() else None
+    except UserError:
+        return None  # a torn previous file: nothing worth keeping
+
+
 def read_manifest(ckpt: str | Path) -> dict:
-    """The manifest of `ckpt` after checking the file exists and its sha256 matches."""
+    """The manifest entry of `ckpt` after checking the file exists and its sha256 matches
+    (the main entry, or `previous` while a newer write was interrupted)."""
     ckpt = Path(ckpt)
     if not ckpt.is_file():
         raise UserError(f"checkpoint {ckpt} not found; pass an existing .ckpt file or run directory to --resume")
     mpath = manifest_path(ckpt)
     if not mpath.is_file():
-        raise UserError(f"checkpoint {ckpt} has no manifest ({mpath.name}); it was not written by astrotrain or is incomplete")
+        raise UserError(f"checkpoint {ckpt} has no manifest ({mpath.name}); it was not written by astrotrain or is incomplete "
+                        "— resume from another checkpoint (--resume auto picks the newest valid one)")
     try:
         manifest = json.loads(mpath.read_text())
         expected = manifest["sha256"]
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise UserError(f"checkpoint manifest {mpath} is corrupt; resume from another checkpoint") from None
+        raise UserError(f"checkpoint manifest {mpath} is corrupt; resume from another checkpoint (--resume auto picks the newest valid one)") from None
     actual = sha256_file(ckpt)
-    if actual != expected:
-        raise UserError(
-            f"checkpoint {ckpt} is corrupt: sha256 {actual[:12]}… does not match its manifest ({expected[:12]}…); "
-            "it was truncated or modified — resume from another checkpoint"
-        )
-    return manifest
+    if actual == expected:
+        return {k: v for k, v in manifest.items() if k != "previous"}
+    previous = manifest.get("previous")
+    if isinstance(previous, dict) and previous.get("sha256") == actual:
+        return previous
+    raise UserError(
+        f"checkpoint {ckpt} is corrupt: sha256 {actual[:12]}… does not match its manifest ({expected[:12]}…); "
+        "it was truncated or modified — resume from another checkpoint (--resume auto picks the newest valid one)"
+    )
 
 
 def load_verified(path: str | Path, map_location="cpu") -> dict:

@@ -10,6 +10,7 @@ Layout of the run directory:
     phases/2-integrate/                            the fusion run (it reads phase 1's checkpoints)
     phases/3-llm/                                  the LLM run (it reads phase 2's fusion model)
     phases/4-galactic/                             the federation (it reads phase 2's fusion run and phase 1's encoders)
+    phases/5-production/                           ONNX/int8 exports, fast surrogate, benchmark, MODEL_CARD.md, predictions/
     report.html, report/                           rewritten after every phase, and on failure
 
 Every component run inside a phase is an ordinary run directory, so `--resume <pipeline run>`
@@ -33,10 +34,8 @@ from . import run_dir as rd
 from .checkpoint import config_differences, config_fingerprint, read_manifest
 
 PHASE_DIRS = {name: f"{i}-{name}" for i, name in enumerate(PHASE_NAMES, start=1)}
-PHASE_COMPONENT = {"integrate": "multimodal", "llm": "llm", "galactic": "galactic"}  # the one component each later phase trains
-NOT_BUILT = {  # phases whose code does not exist yet: skipped with this reason
-    "production": "not built yet: ONNX export, quantisation and serving phase, issue #11",
-}
+PHASE_COMPONENT = {"integrate": "multimodal", "llm": "llm", "galactic": "galactic", "production": "production"}  # the one component each later phase runs
+NOT_BUILT: dict[str, str] = {}  # phases whose code does not exist yet: skipped with this reason
 
 
 @dataclass
@@ -44,6 +43,7 @@ class PipelineResult:
     run_dir: Path
     status: dict
     finished: bool
+    preempted: int | None = None
 
 
 def is_pipeline_run(path: str | Path) -> bool:
@@ -92,7 +92,8 @@ def run_pipeline(cfg, overrides: dict, resume: str | None = None, force_config_c
                 done = all(_run_component(cfg, root, phase, name, overrides, budget, record, force_config_change) for name in components)
                 record["wall_time_s"] = round(record.get("wall_time_s", 0.0) + time.perf_counter() - started, 1)
                 if not done:
-                    _mark(record, "interrupted", f"trainer.stop_after_steps reached; resume with --resume {root}")
+                    why = f"preempted by signal {budget.preempted}" if budget.preempted else "trainer.stop_after_steps reached"
+                    _mark(record, "interrupted", f"{why}; resume with --resume {root}")
                     break
                 _mark(record, "finished", None)
             _save(root, status)
@@ -112,7 +113,7 @@ def run_pipeline(cfg, overrides: dict, resume: str | None = None, force_config_c
     _save(root, status)
     _write_report(root)
     finished = all(p["status"] in ("finished", "skipped") for p in status["phases"].values())
-    return PipelineResult(root, status, finished)
+    return PipelineResult(root, status, finished, budget.preempted)
 
 
 # ---- phases and their component runs ---------------------------------------------------------------
@@ -136,6 +137,7 @@ def _run_component(cfg, root: Path, phase: str, name: str, overrides: dict, budg
     result = train_component(ccfg, overrides, resume=str(checkpoint) if checkpoint else None, force_config_change=force,
                              run_dir=None if checkpoint else run)
     budget.spend(result.steps_run)
+    budget.preempted = budget.preempted or result.preempted
     entry["status"] = "finished" if result.finished else "interrupted"
     if result.finished:
         entry["wall_time_s"] = result.metrics["train"]["wall_time_s"]
@@ -164,6 +166,8 @@ def component_config(cfg, name: str, root: Path, stop_after_steps: int | None):
         ccfg.components.multimodal.pretrained = str(root)
     if name in ("llm", "galactic") and "integrate" in cfg.pipeline.phases:
         getattr(ccfg.components, name).fusion = str(root)
+    if name == "production" and "integrate" in cfg.pipeline.phases:
+        ccfg.components.production.source = str(root)
     return ccfg
 
 
@@ -185,10 +189,11 @@ class _StepBudget:
 
     def __init__(self, limit: int | None):
         self.left = limit
+        self.preempted: int | None = None  # a signal stopped a component: no further one starts
 
     @property
     def spent(self) -> bool:
-        return self.left is not None and self.left <= 0
+        return self.preempted is not None or (self.left is not None and self.left <= 0)
 
     def spend(self, steps: int) -> None:
         if self.left is not None:
@@ -207,10 +212,14 @@ def check_pipeline(cfg) -> list[str]:
         from ..components.galactic.module import check_backend
 
         check_backend(cfg.components.galactic)  # before phases 1-3 run, not after
-    for name in ("llm", "galactic"):
-        if name in cfg.pipeline.phases and getattr(cfg.components, name).enabled and "integrate" not in cfg.pipeline.phases \
-                and getattr(cfg.components, name).fusion is None:
-            raise UserError(f"pipeline.phases keeps {name} but leaves out integrate: set components.{name}.fusion=<a --mode full run with "
+    if "production" in cfg.pipeline.phases and cfg.components.production.enabled:
+        from ..components.production.module import check_packages
+
+        check_packages()
+    for name, key in (("llm", "fusion"), ("galactic", "fusion"), ("production", "source")):
+        section = getattr(cfg.components, name)
+        if name in cfg.pipeline.phases and section.enabled and "integrate" not in cfg.pipeline.phases and getattr(section, key) is None:
+            raise UserError(f"pipeline.phases keeps {name} but leaves out integrate: set components.{name}.{key}=<a --mode full run with "
                             "finished phase 2>, or add integrate to pipeline.phases")
     return pretrain
 

@@ -7,6 +7,7 @@ run directory exists; if setup fails after it was created, it is removed again.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import time
@@ -30,6 +31,7 @@ class RunResult:
     metrics: dict
     finished: bool
     steps_run: int = 0  # optimiser steps this process took (a resumed run started later)
+    preempted: int | None = None  # the signal (SIGTERM, SIGUSR1) that stopped it, checkpointed
 
 
 def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Path:
@@ -58,7 +60,8 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
     ckpt = resolve_resume_target(resume) if resume else None
     fixed_dir = run_dir
     run_dir = check_resume(ckpt, config, fingerprint, force_config_change) if ckpt else None
-    resume_step = read_manifest(ckpt)["global_step"] if ckpt else None
+    resumed = read_manifest(ckpt) if ckpt else {}
+    resume_step = resumed.get("global_step")
     if run_dir is None and RUN_DIR_ENV not in os.environ:
         if int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1"))) > 1:
             raise UserError(
@@ -66,6 +69,9 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
                 f"{RUN_DIR_ENV}=<a path all ranks share> so that they write one run directory"
             )
         rd.check_writable(Path(cfg.run.output_dir))
+    from .tracking import check_backends
+
+    check_backends(cfg)  # a missing extra or a silent MLflow server: before anything is written
 
     if spec.loop:
         return _train_own_loop(spec, cfg, config, overrides, ckpt, fixed_dir)
@@ -90,9 +96,13 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
         try:
             component_epochs = getattr(getattr(cfg.components, spec.name), "max_epochs", None)
             trainer = build_trainer(cfg, run_dir, make_checkpoint_io(config, fingerprint), extra_callbacks=extra,
-                                    resume_step=resume_step, max_epochs=component_epochs)
+                                    resume_step=resume_step, max_epochs=component_epochs, resume_row=resumed.get("pending_log_row"))
         except MisconfigurationException as exc:  # e.g. trainer.devices=4 on a 1-GPU machine
             raise UserError(f"the trainer settings do not fit this machine: {exc}") from None
+        if rank_zero:
+            from .tracking import log_run_record
+
+            log_run_record(trainer.loggers, config, json.loads((run_dir / rd.PROVENANCE_FILE).read_text()), resumed=ckpt is not None)
     except BaseException:
         if created:
             rd.remove_run_dir(run_dir)  # nothing half-written is left behind
@@ -110,7 +120,10 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
     wall = time.perf_counter() - started
     from .callbacks import StopAfterSteps
 
-    finished = not any(isinstance(cb, StopAfterSteps) and cb.stopped for cb in trainer.callbacks)
+    from .callbacks import Preemption
+
+    preempted = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, Preemption) and cb.stopped_by), None)
+    finished = not preempted and not any(isinstance(cb, StopAfterSteps) and cb.stopped for cb in trainer.callbacks)
     if finished:  # the final state (a stopped run already saved its resumable mid-epoch state)
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
 
@@ -131,7 +144,11 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
             metrics["baselines"] = spec.resolve("report")(cfg, module, datamodule, run_dir) if spec.report and with_report else {}
     if trainer.is_global_zero:
         atomic_write_json(run_dir / rd.METRICS_FILE, metrics)
-    return RunResult(run_dir=run_dir, metrics=metrics, finished=finished)
+        if finished:
+            from .tracking import log_final_metrics
+
+            log_final_metrics(trainer.loggers, metrics, int(trainer.global_step))
+    return RunResult(run_dir=run_dir, metrics=metrics, finished=finished, preempted=preempted)
 
 
 def _train_own_loop(spec, cfg, config: dict, overrides: dict, ckpt: Path | None, fixed: Path | None) -> RunResult:

@@ -41,20 +41,6 @@ def build_strategy(cfg, accelerator: str):
     return DDPStrategy(process_group_backend=backend)
 
 
-def build_loggers(cfg, run_dir: Path, resume_step: int | None = None) -> list:
-    from .csv_log import ContinuingCSVLogger
-
-    loggers = [ContinuingCSVLogger(save_dir=str(run_dir / "logs"), name="csv", version="", resume_step=resume_step)]
-    if cfg.logging.tensorboard:
-        try:
-            from lightning.pytorch.loggers import TensorBoardLogger
-            import tensorboard  # noqa: F401
-        except ImportError:
-            raise UserError("logging.tensorboard=true but TensorBoard is not installed: pip install 'astrotrain[tensorboard]'") from None
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir / "logs"), name="tensorboard", version=""))
-    return loggers
-
-
 class _NoAdverts(logging.Filter):
     """Drops Lightning's product tips from its rank-zero log."""
 
@@ -76,12 +62,15 @@ def quiet_third_party_noise() -> None:
 
 
 def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = (), resume_step: int | None = None,
-                  max_epochs: int | None = None):
+                  max_epochs: int | None = None, resume_row: dict | None = None):
     """Lightning Trainer for `cfg` writing into `run_dir`: precision, strategy, determinism, loggers, checkpoints."""
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
+    from ..faults import fault_callback
+    from .callbacks import DivergenceGuard, EpochEndLoaderState, FlushLogsOnCheckpoint, Preemption, RunMonitor
     from .rng import RNGStateCallback
+    from .tracking import build_loggers
 
     quiet_third_party_noise()
     accelerator = resolve_accelerator(cfg.trainer.accelerator)
@@ -98,13 +87,21 @@ def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = ()
         mode="max",
         save_last=True,
     )
-    callbacks = [checkpoints, RNGStateCallback(), LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    precision = resolve_precision(t.precision, accelerator)
+    injected = fault_callback()  # only under the reliability tests (ASTROTRAIN_FAULT); first, so the guard sees what it does
+    # the guard acts before anything that stops and checkpoints at a step's end; under 16-mixed the GradScaler
+    # owns inf gradients (it skips the step and lowers the scale), so there is no guard
+    guard = [DivergenceGuard(t.divergence_lr_factor, t.divergence_retries, str(run_dir / "divergence.json"))] \
+        if t.divergence_retries is not None and precision != "16-mixed" else []
+    callbacks = [*([injected] if injected else []), checkpoints, RNGStateCallback(), LearningRateMonitor(logging_interval="step"),
+                 *guard, EpochEndLoaderState(), FlushLogsOnCheckpoint(), Preemption(str(run_dir / "checkpoints" / "last.ckpt")),
+                 RunMonitor(cfg.logging.monitor_every_n_steps), *extra_callbacks]
     return L.Trainer(
         accelerator=accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
         strategy=build_strategy(cfg, accelerator),
-        precision=resolve_precision(t.precision, accelerator),
+        precision=precision,
         max_epochs=max_epochs or t.max_epochs,  # a component may set its own
         max_steps=t.max_steps,
         gradient_clip_val=t.gradient_clip_val or None,
@@ -114,7 +111,7 @@ def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = ()
         deterministic=cfg.run.deterministic,
         benchmark=False,
         num_sanity_val_steps=0,
-        logger=build_loggers(cfg, run_dir, resume_step),
+        logger=build_loggers(cfg, run_dir, resume_step, resume_row),  # tracking.py: csv + logging.backends
         callbacks=callbacks,
         plugins=[checkpoint_io],
         default_root_dir=str(run_dir),

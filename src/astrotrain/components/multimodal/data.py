@@ -20,6 +20,22 @@ from ...universe.store import Universe
 from .pretrained import pretrained_components
 
 
+def fusion_splits(cfg, universe: Universe, pretrained: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Fusion's planet split: the universe's, less every val/test planet a lent encoder was trained on
+    (a planet an encoder has seen is no held-out planet of fusion); and how many were removed."""
+    split = cfg.data.split
+    indices = planet_splits(len(universe), split.train, split.val, split.seed)
+    seen = [source.lender.trained_on(source.cfg, universe) for source in pretrained.values() if hasattr(source.lender, "trained_on")]
+    seen = np.unique(np.concatenate(seen)) if seen else np.zeros(0, dtype=np.int64)
+    removed = {name: int(np.isin(indices[name], seen).sum()) for name in ("val", "test")}
+    for name in ("val", "test"):
+        indices[name] = indices[name][~np.isin(indices[name], seen)]
+        if len(indices[name]) == 0:
+            raise UserError(f"no {name} planet is left for fusion: the datacube trained on all of them "
+                            f"(components.datacube.max_planets covers the universe); lower max_planets or raise data.universe.n_planets")
+    return indices, removed
+
+
 class MultimodalDataModule(SplitDataModule):
     def __init__(self, cfg, universe: Universe, pretrained: dict, num_workers: int = 0):
         super().__init__()
@@ -33,16 +49,7 @@ class MultimodalDataModule(SplitDataModule):
         if self.datasets:
             return
         n = len(self.universe)
-        split = self.cfg.data.split
-        self.indices = planet_splits(n, split.train, split.val, split.seed)
-        seen = [source.lender.trained_on(source.cfg, self.universe) for source in self.pretrained.values() if hasattr(source.lender, "trained_on")]
-        seen = np.unique(np.concatenate(seen)) if seen else np.zeros(0, dtype=np.int64)
-        self.held_out_seen = {name: int(np.isin(self.indices[name], seen).sum()) for name in ("val", "test")}
-        for name in ("val", "test"):  # a planet an encoder was trained on is no held-out planet of fusion
-            self.indices[name] = self.indices[name][~np.isin(self.indices[name], seen)]
-            if len(self.indices[name]) == 0:
-                raise UserError(f"no {name} planet is left for fusion: the datacube trained on all of them "
-                                f"(components.datacube.max_planets covers the universe); lower max_planets or raise data.universe.n_planets")
+        self.indices, self.held_out_seen = fusion_splits(self.cfg, self.universe, self.pretrained)
         arrays: dict[str, np.ndarray] = {}
         available = np.ones((n, len(self.modalities)), dtype=bool)
         for i, (modality, source) in enumerate(self.pretrained.items()):

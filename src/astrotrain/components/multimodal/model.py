@@ -37,20 +37,23 @@ class FusionTransformer(nn.Module):
         self.align = nn.ModuleList(nn.Linear(d_model, align_dim) for _ in encoders)
         self.heads = nn.Linear(d_model, N_STATES + 2)
 
-    def tokens(self, batch: dict[str, torch.Tensor], encoded: torch.Tensor) -> torch.Tensor:
+    def tokens(self, batch: dict[str, torch.Tensor], encoded: torch.Tensor, encode: list[bool] | None = None) -> torch.Tensor:
         """Modality tokens `[B, M, d]`; a modality no planet of the batch has (`encoded` [B, M]) is not
-        encoded at all (its inputs need not be in the batch) and gets a zero token, masked later."""
+        encoded at all (its inputs need not be in the batch) and gets a zero token, masked later.
+        `encode` (one bool per modality) fixes that choice up front (an exported graph has no data-dependent branch)."""
         b = encoded.shape[0]
+        encode = [bool(encoded[:, i].any()) for i in range(len(self.encoders))] if encode is None else encode
         tokens = [
-            project(encoder(batch)) if encoded[:, i].any() else self.modality_embedding.new_zeros(b, self.modality_embedding.shape[1])
+            project(encoder(batch)) if encode[i] else self.modality_embedding.new_zeros(b, self.modality_embedding.shape[1])
             for i, (encoder, project) in enumerate(zip(self.encoders, self.project))
         ]
         return torch.stack(tokens, dim=1) + self.modality_embedding
 
-    def forward(self, batch: dict[str, torch.Tensor], present: torch.Tensor, available: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor], present: torch.Tensor, available: torch.Tensor | None = None,
+                encode: list[bool] | None = None) -> dict[str, torch.Tensor]:
         """`present` [B, M] bool: the modalities the fusion attends to (at least one per row);
-        `available` (default `present`): those that exist, encoded for the alignment loss."""
-        tokens = self.tokens(batch, present if available is None else available)
+        `available` (default `present`): those that exist, encoded for the alignment loss; `encode`: see `tokens`."""
+        tokens = self.tokens(batch, present if available is None else available, encode)
         x = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         mask = torch.cat([present.new_zeros(present.shape[0], 1), ~present], dim=1)  # True = ignored
         h = self.norm(self.fusion(x, src_key_padding_mask=mask))
