@@ -125,29 +125,25 @@ COMPONENTS: dict[str, ComponentSpec] = {
     ),
 }
 
-COMPONENTS["galactic"] = ComponentSpec(
-    name="galactic",
-    task="federated training of the fusion model across K observatories (non-IID host stars and instruments) with Flower (phase 4 of --mode full)",
-    config=f"{_ROOT}.galactic.config:GalacticConfig",
-    datamodule=None,
-    module=None,
-    science_metrics=("score", "accuracy", "biosphere_roc_auc", "habitable_fraction_mae"),
-    phase="galactic",
-    loop=f"{_ROOT}.galactic.module:train",
-    check=f"{_ROOT}.galactic.module:check",
-)
+def _own_loop(name: str, task: str, config_class: str, science_metrics: tuple[str, ...], **kwargs) -> ComponentSpec:
+    """A component with its own loop (no LightningModule): `<name>/module.py` has `train` and `check`; it is phase `<name>`."""
+    return ComponentSpec(name=name, task=task, config=f"{_ROOT}.{name}.config:{config_class}", datamodule=None, module=None,
+                         science_metrics=science_metrics, phase=name, loop=f"{_ROOT}.{name}.module:train",
+                         check=f"{_ROOT}.{name}.module:check", **kwargs)
 
-COMPONENTS["production"] = ComponentSpec(
-    name="production",
-    task="ships phases 1-2: ONNX export with parity, int8, a distilled fast surrogate, latency vs CLERO, model card, predict on real catalogs (phase 5 of --mode full)",
-    config=f"{_ROOT}.production.config:ProductionConfig",
-    datamodule=None,
-    module=None,
-    science_metrics=("fast_surrogate_onnx_surface_temperature_rmse_K", "surrogate_onnx_surface_temperature_rmse_K", "fusion_onnx_accuracy"),
-    phase="production",
+
+COMPONENTS["galactic"] = _own_loop(
+    "galactic",
+    "federated training of the fusion model across K observatories (non-IID host stars and instruments) with Flower (phase 4 of --mode full)",
+    "GalacticConfig",
+    ("score", "accuracy", "biosphere_roc_auc", "habitable_fraction_mae"),
+)
+COMPONENTS["production"] = _own_loop(
+    "production",
+    "ships phases 1-2: ONNX export with parity, int8, a distilled fast surrogate, latency vs CLERO, model card, predict on real catalogs (phase 5 of --mode full)",
+    "ProductionConfig",
+    ("fast_surrogate_onnx_surface_temperature_rmse_K", "surrogate_onnx_surface_temperature_rmse_K", "fusion_onnx_accuracy"),
     uses_universe=False,  # it reads the source run's universe itself
-    loop=f"{_ROOT}.production.module:train",
-    check=f"{_ROOT}.production.module:check",
 )
 
 PLANNED: dict[str, str] = {}
