@@ -96,10 +96,12 @@ def test_a_kill_mid_epoch_and_one_inside_a_checkpoint_write_resume_bitwise(tmp_p
     runs = tmp_path / "runs"
     assert faulty(smoke_args(tmp_path, data_cache, *SHORT), tmp_path, "kill:train-step:13").returncode == -signal.SIGKILL
     assert faulty(["--resume", "auto", f"run.output_dir={runs}"], tmp_path, "kill:before-rename:3").returncode == -signal.SIGKILL
+    assert list((the_run(runs) / "checkpoints").glob(".*.ckpt.*.tmp"))  # the write killed before its rename left one
     res = faulty(["--resume", "auto", f"run.output_dir={runs}"], tmp_path, None)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "--resume auto: " in res.stdout
     assert_same_training(reference, the_run(runs))
+    assert not list((the_run(runs) / "checkpoints").glob(".*.tmp"))  # swept on resume
 
 
 WRITER = """
@@ -186,6 +188,17 @@ def test_sigterm_checkpoints_the_step_exits_143_and_resumes_bitwise(tmp_path, da
     run = the_run(tmp_path / "runs")
     assert load_verified(run / "checkpoints" / "last.ckpt")["global_step"] == 12  # the step under way finished, then stop
     assert "signal 15 (preempted)" in res.stdout and "--resume auto" in res.stdout
+    res = faulty(["--resume", "auto", f"run.output_dir={tmp_path / 'runs'}"], tmp_path, None)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert_same_training(reference, run)
+
+
+def test_sigterm_after_the_last_step_stops_before_evaluation_and_resume_evaluates(tmp_path, data_cache, reference):
+    res = faulty(smoke_args(tmp_path, data_cache, *SHORT), tmp_path, f"term:validation:{STEPS}")  # in the final validation
+    assert res.returncode == 143, res.stderr[-3000:]
+    run = the_run(tmp_path / "runs")
+    assert load_verified(run / "checkpoints" / "last.ckpt")["global_step"] == STEPS
+    assert not (run / "metrics.json").is_file() or "test" not in json.loads((run / "metrics.json").read_text())
     res = faulty(["--resume", "auto", f"run.output_dir={tmp_path / 'runs'}"], tmp_path, None)
     assert res.returncode == 0, res.stderr[-3000:]
     assert_same_training(reference, run)

@@ -293,26 +293,28 @@ def _batch_size(batch) -> int:
 
 class EpochEndLoaderState(Callback):
     """A checkpoint taken at an epoch's last batch (a step checkpoint, a preemption, a kill in the
-    validation that follows) must resume where the uninterrupted run goes on: a new iterator over
-    the sampler from position 0. The loader's saved state still says "position 144 of this epoch"
-    (with `drop_last` the last indices are never drawn, so the sampler's iterator is left open),
-    and restoring it would replay an empty rest of the epoch as the whole next epoch. Here the
-    saved position becomes 0.
+    validation that follows) is rewritten as the checkpoint of a finished epoch: the epoch counted
+    as done, the batch counters at the start of the next one, `_batches_that_stepped` including the
+    last step. Lightning then resumes at the next epoch's start with a fresh loader iterator —
+    exactly where the uninterrupted run goes on. Left as Lightning saves it, the loop restarts
+    "mid-epoch at its last batch": the loader replays an empty rest of the epoch as the next epoch,
+    and the next epoch is never counted as started, so a later resume repeats batches.
 
-    (Found by the kill-anywhere test. The same test showed that the sampler's epoch counter does
-    not advance between epochs under Lightning — the open iterator is discarded, not exhausted — so
-    every epoch replays the order of epoch 0; resume reproduces exactly that. Reshuffling per
-    epoch is a separate change that moves every trained figure; see the README.)"""
+    (Found by the kill-anywhere test, which also showed that the shuffling sampler does not advance
+    its epoch under Lightning — the epoch's iterator is discarded, not exhausted — so every epoch
+    replays the order of epoch 0; a fresh iterator reproduces exactly that. The validation of the
+    finished epoch is not re-run on such a resume: it changes no weight and no RNG stream.)"""
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         fit = checkpoint.get("loops", {}).get("fit_loop", {})
-        if not fit.get("epoch_loop.batch_progress", {}).get("is_last_batch"):
+        batches = fit.get("epoch_loop.batch_progress", {})
+        if not batches.get("is_last_batch") or not trainer.training:
             return
-        for state in fit.get("state_dict", {}).get("combined_loader") or []:
-            sampler = (state or {}).get("_sampler_iter_state") or {}
-            inner = sampler.get("sampler_state")
-            if isinstance(inner, dict) and "epoch" in inner and "position" in inner:
-                sampler["sampler_state"] = {"epoch": int(inner["epoch"]), "position": 0}
-                sampler["samples_yielded"] = 0
-                state["_sampler_iter_yielded"] = 0
-                state["_num_yielded"] = 0
+        epochs = fit["epoch_progress"]
+        for part in ("total", "current"):
+            started = epochs[part]["started"]
+            epochs[part] = {"ready": started, "started": started, "processed": started, "completed": started}
+        batches["total"]["completed"] = batches["total"]["processed"]
+        batches["current"] = {"ready": 0, "started": 0, "processed": 0, "completed": 0}
+        batches["is_last_batch"] = False
+        fit["epoch_loop.state_dict"]["_batches_that_stepped"] = int(fit["epoch_loop.state_dict"]["_batches_that_stepped"]) + 1

@@ -47,7 +47,7 @@ class RNGStateCallback(Callback):
         self._pending: dict | None = None
 
     def state_dict(self) -> dict:
-        return capture_rng_state()
+        return self._pending if self._pending is not None else capture_rng_state()  # not yet restored: still the run's state
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._pending = state_dict
@@ -56,3 +56,7 @@ class RNGStateCallback(Callback):
         if self._pending is not None:
             restore_rng_state(self._pending)
             self._pending = None
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """A resume with no batch left (training had ended; evaluation had not): restore before evaluating."""
+        self.on_train_batch_start(trainer, pl_module, None, 0)

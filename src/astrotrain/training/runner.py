@@ -61,6 +61,9 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
     fixed_dir = run_dir
     run_dir = check_resume(ckpt, config, fingerprint, force_config_change) if ckpt else None
     resumed = read_manifest(ckpt) if ckpt else {}
+    if ckpt is not None and is_rank_zero():  # temporary files of checkpoint writes a kill interrupted
+        for stale in ckpt.parent.glob(".*.ckpt.*.tmp"):
+            stale.unlink(missing_ok=True)
     resume_step = resumed.get("global_step")
     if run_dir is None and RUN_DIR_ENV not in os.environ:
         if int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1"))) > 1:
@@ -122,9 +125,13 @@ def _train_and_evaluate(spec, cfg, trainer, module, datamodule, run_dir: Path, c
 
     from .callbacks import Preemption
 
-    preempted = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, Preemption) and cb.stopped_by), None)
-    finished = not preempted and not any(isinstance(cb, StopAfterSteps) and cb.stopped for cb in trainer.callbacks)
-    if finished:  # the final state (a stopped run already saved its resumable mid-epoch state)
+    preemption = next(cb for cb in trainer.callbacks if isinstance(cb, Preemption))
+    late = trainer.strategy.reduce_boolean_decision(preemption.received is not None, all=False) if trainer.world_size > 1 \
+        else preemption.received is not None  # a signal after the last step: training is done, evaluation is not
+    preempted = preemption.stopped_by or ((preemption.received or 15) if late else None)
+    stopped = any(isinstance(cb, StopAfterSteps) and cb.stopped for cb in trainer.callbacks) or preemption.stopped_by
+    finished = not preempted and not stopped
+    if not stopped:  # the final state (a stopped run already saved its resumable mid-epoch state)
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
 
     # ---- evaluate and save --------------------------------------------------------------------
