@@ -26,9 +26,15 @@ C_c and the mantle C_m; the total C_a + C_c + C_m is conserved exactly by the eq
 
 Integrated with `scipy.integrate.solve_ivp` (LSODA with the analytic Jacobian: the
 atmosphere-ocean relaxes in ~10⁵ yr, 10⁴ times faster than the Gyr evolution, a stiff system;
-LSODA switches to BDF where it is stiff, ~10 ms per planet, 2.5× faster than pure BDF). A trajectory
-that fails — the solver gives up, exceeds its budget of right-hand-side evaluations, or
-returns non-finite values — is recorded with its reason and excluded; generation never stops.
+LSODA switches to BDF where it is stiff). `integrate_all` integrates the planets together, `CHUNK`
+at a time, as one stacked system whose Jacobian is block-diagonal (4×4 blocks: banded, bandwidth 3,
+for LSODA; sparse for BDF/Radau): ~0.6 ms per planet against ~8 ms planet by planet. The error
+control is then the RMS norm over the whole chunk rather than each planet's own; measured on 300
+planets of the default universe at rtol 10⁻⁶ against per-planet solves at rtol 10⁻⁹, the batched
+pCO2 is off by 4·10⁻⁷ (99th percentile; per-planet solves at 10⁻⁶: 4·10⁻⁶), temperatures by
+< 10⁻⁴ K. A trajectory that fails — the solver gives up, exceeds its budget of right-hand-side
+evaluations, or returns non-finite values — is recorded with its reason and excluded (a failing
+chunk is redone planet by planet, so each planet gets its own verdict); generation never stops.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ OUTPUTS = ("pCO2", "temperature", "pO2", "C_atmosphere_ocean", "C_carbonate", "C
 OUTPUT_UNITS = {"pCO2": "bar", "temperature": "K", "pO2": "bar", "C_atmosphere_ocean": "bar", "C_carbonate": "bar", "C_mantle": "bar"}
 DRIVERS = ("F_star", "C_total", "atmosphere_fraction_0", "k_outgassing", "tau_outgassing", "tau_subduction", "land_fraction", "O2_today", "t_oxygenation", "o2_mode")
 O2_MODES = {"none": 0, "biotic": 1, "abiotic": 2}
+CHUNK = 1024  # planets integrated together as one stacked system by integrate_all
 
 
 def luminosity_factor(t_gyr):
@@ -108,88 +115,170 @@ class _Budget:
             raise RuntimeError(f"more than {self.limit} right-hand-side evaluations (stiff or runaway)")
 
 
+def oxygenation_switch(t, d):
+    """s(t): logistic((t − t_ox) / 50 Myr) for biotic O2 (as ½ (1 + tanh(x/2)), which cannot overflow),
+    1 for abiotic, 0 otherwise; drivers as scalars or arrays."""
+    logistic = 0.5 + 0.5 * np.tanh((t - d["t_oxygenation"]) / (2.0 * OXYGENATION_WIDTH))
+    return (d["o2_mode"] == O2_MODES["biotic"]) * logistic + (d["o2_mode"] == O2_MODES["abiotic"])
+
+
+def fluxes(t, c_a, d):
+    """(pCO2, T, W, k) at time t for atmosphere-ocean carbon C_a, with pCO2 = C_a / (1 + OCEAN_BUFFER),
+    T = surface_temperature(F⋆ L(t)/L⊙, pCO2), W = weathering(pCO2, T, f_land) and the outgassing rate
+    k = k_out e^(−t/τ_out); numpy arrays of any shape, broadcast against the drivers `d`."""
+    pco2 = np.maximum(c_a, 0.0) / (1.0 + OCEAN_BUFFER)
+    temp = surface_temperature(d["F_star"] * luminosity_factor(t), pco2)
+    return pco2, temp, weathering(pco2, temp, d["land_fraction"]), d["k_outgassing"] * np.exp(-t / d["tau_outgassing"])
+
+
+def rates(t, c_a, c_c, c_m, o2, d):
+    """(dC_a/dt, dC_c/dt, dC_m/dt, dO2/dt) of the module docstring's equations, element-wise."""
+    _, _, w, k = fluxes(t, c_a, d)
+    out_gas, subduct = k * c_m, c_c / d["tau_subduction"]
+    return out_gas - w, w - subduct, subduct - out_gas, (oxygenation_switch(t, d) * d["O2_today"] - o2) / TAU_O2
+
+
+def jacobian_blocks(t, c_a, d) -> np.ndarray:
+    """∂(rates)/∂(C_a, C_c, C_m, O2), shape [..., 4, 4] for C_a of shape [...]. The only non-linear
+    entry is dW/dC_a = W (β / pCO2 + (dT/dpCO2) / T_e) · dpCO2/dC_a, dT/dpCO2 = λ / (p_knee + pCO2)."""
+    pco2, _, w, k = fluxes(t, c_a, d)
+    dw = w * (BETA / np.maximum(pco2, 1e-30) + CO2_SENSITIVITY / (P_CO2_KNEE + pco2) / T_E) / (1.0 + OCEAN_BUFFER)
+    inv_sub = 1.0 / d["tau_subduction"]
+    jac = np.zeros(np.shape(dw) + (4, 4))
+    jac[..., 0, 0], jac[..., 0, 2], jac[..., 1, 0], jac[..., 1, 1] = -dw, k, dw, -inv_sub
+    jac[..., 2, 1], jac[..., 2, 2], jac[..., 3, 3] = inv_sub, -k, -1.0 / TAU_O2
+    return jac
+
+
 class BoxModel:
     """Right-hand side and Jacobian of one planet's box model (see the module docstring)."""
 
     def __init__(self, d: dict[str, float], budget: _Budget | None = None):
-        self.d = d
+        self.d = {k: float(d[k]) for k in DRIVERS}  # Python floats: cheaper scalar arithmetic, same values
         self.budget = budget
-
-    def switch(self, t: float) -> float:
-        mode = int(self.d["o2_mode"])
-        if mode == O2_MODES["biotic"]:
-            return 1.0 / (1.0 + np.exp(-(t - self.d["t_oxygenation"]) / OXYGENATION_WIDTH))
-        return 1.0 if mode == O2_MODES["abiotic"] else 0.0
-
-    def _fluxes(self, t, y):
-        d = self.d
-        pco2 = max(y[0], 0.0) / (1.0 + OCEAN_BUFFER)
-        s = d["F_star"] * luminosity_factor(t)
-        temp = surface_temperature(s, pco2)
-        w = weathering(pco2, temp, d["land_fraction"])
-        k = d["k_outgassing"] * np.exp(-t / d["tau_outgassing"])
-        return pco2, temp, w, k
 
     def rhs(self, t, y):
         if self.budget is not None:
             self.budget.spend()
-        pco2, temp, w, k = self._fluxes(t, y)
-        out_gas, subduct = k * y[2], y[1] / self.d["tau_subduction"]
-        o2 = (self.switch(t) * self.d["O2_today"] - y[3]) / TAU_O2
-        return np.array([out_gas - w, w - subduct, subduct - out_gas, o2])
+        return np.array(rates(t, *y.tolist(), self.d), dtype=np.float64)
 
     def jacobian(self, t, y):
-        pco2, temp, w, k = self._fluxes(t, y)
-        # dW/dC_a = W (β / pCO2 + (dT/dpCO2) / T_e) · dpCO2/dC_a
-        dt_dp = CO2_SENSITIVITY / (P_CO2_KNEE + pco2)
-        dw = w * (BETA / max(pco2, 1e-30) + dt_dp / T_E) / (1.0 + OCEAN_BUFFER)
-        inv_sub = 1.0 / self.d["tau_subduction"]
-        return np.array(
-            [[-dw, 0.0, k, 0.0], [dw, -inv_sub, 0.0, 0.0], [0.0, inv_sub, -k, 0.0], [0.0, 0.0, 0.0, -1.0 / TAU_O2]]
-        )
+        return jacobian_blocks(t, float(y[0]), self.d)
+
+
+class StackedBoxModel:
+    """N planets as one system, state planet-major y = [C_a0, C_c0, C_m0, O2_0, C_a1, ...]: a
+    block-diagonal Jacobian of 4×4 blocks (bandwidth 3 either side). Every stacked evaluation
+    spends one evaluation of each planet's budget."""
+
+    BAND = 3
+
+    def __init__(self, d: dict[str, np.ndarray], budget: _Budget | None = None):
+        self.d, self.budget, self.n = d, budget, len(d["F_star"])
+
+    def rhs(self, t, y):
+        if self.budget is not None:
+            self.budget.spend()
+        return np.stack(rates(t, *y.reshape(self.n, 4).T, self.d), axis=1).ravel()
+
+    def banded_jacobian(self, t, y):
+        """LSODA's packed band storage, jac_packed[uband + i − j, j] = J[i, j] (i, j in one 4×4 block)."""
+        blocks = jacobian_blocks(t, y[0::4], self.d)
+        packed = np.zeros((2 * self.BAND + 1, self.n, 4))
+        for a in range(4):
+            for b in range(4):
+                packed[self.BAND + a - b, :, b] = blocks[:, a, b]
+        return packed.reshape(2 * self.BAND + 1, 4 * self.n)
+
+    def sparse_jacobian(self, t, y):
+        """Block-diagonal Jacobian in CSC form (for BDF and Radau)."""
+        from scipy.sparse import bsr_matrix
+
+        blocks = jacobian_blocks(t, y[0::4], self.d)
+        return bsr_matrix((blocks, np.arange(self.n), np.arange(self.n + 1)), shape=(4 * self.n, 4 * self.n)).tocsc()
+
+
+def _initial_state(d):
+    """No carbonates and no O2 at t = 0; a fraction `atmosphere_fraction_0` of the carbon degassed."""
+    c_a0 = d["atmosphere_fraction_0"] * d["C_total"]
+    return np.stack(np.broadcast_arrays(c_a0, 0.0, d["C_total"] - c_a0, 0.0), axis=-1).astype(np.float64)
+
+
+def _outputs(y, d, grid):
+    """{output: [..., time]} from states y [..., 4, time]."""
+    pco2 = np.maximum(y[..., 0, :], 0.0) / (1.0 + OCEAN_BUFFER)
+    temp = surface_temperature(np.asarray(d["F_star"])[..., None] * luminosity_factor(grid), pco2)
+    return {"pCO2": pco2, "temperature": temp, "pO2": np.maximum(y[..., 3, :], 0.0),
+            "C_atmosphere_ocean": y[..., 0, :], "C_carbonate": y[..., 1, :], "C_mantle": y[..., 2, :]}
+
+
+def _solve(model, jac_options, y0, grid, method, rtol, atol):
+    """solve_ivp on `grid` with floating-point traps: the states [state, time], or RuntimeError."""
+    from scipy.integrate import solve_ivp
+
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            sol = solve_ivp(model.rhs, (0.0, grid[-1]), y0, method=method, t_eval=grid, rtol=rtol, atol=atol, **jac_options)
+        except FloatingPointError as exc:
+            raise RuntimeError(f"floating-point error: {exc}") from None
+    if not sol.success:
+        raise RuntimeError(f"solver failed: {sol.message}")
+    if not np.all(np.isfinite(sol.y)):
+        raise RuntimeError("non-finite state")
+    return sol.y
 
 
 def integrate(drivers: dict[str, float], method: str = "LSODA", rtol: float = 1e-6, max_evaluations: int = 20000,
               steps: int | None = None) -> dict[str, np.ndarray]:
     """One planet's trajectory on TIME_GRID_GYR (its first `steps` points if given): {output: [time]}.
-    Raises RuntimeError on failure."""
-    from scipy.integrate import solve_ivp
-
-    c_tot = drivers["C_total"]
-    c_a0 = drivers["atmosphere_fraction_0"] * c_tot
-    y0 = np.array([c_a0, 0.0, c_tot - c_a0, 0.0])  # no carbonates and no O2 at t = 0
+    Raises RuntimeError on failure. The reference for, and the fallback of, `integrate_all`."""
     model = BoxModel(drivers, _Budget(max_evaluations))
     grid = TIME_GRID_GYR[: steps or len(TIME_GRID_GYR)]
     options = {"jac": model.jacobian} if method in ("BDF", "Radau", "LSODA") else {}
-    with np.errstate(over="raise", invalid="raise"):
-        try:
-            sol = solve_ivp(model.rhs, (0.0, grid[-1]), y0, method=method, t_eval=grid, rtol=rtol, atol=1e-12 * c_tot, **options)
-        except FloatingPointError as exc:
-            raise RuntimeError(f"floating-point error: {exc}") from None
-    if not sol.success:
-        raise RuntimeError(f"solver failed: {sol.message}")
-    y = sol.y
-    if not np.all(np.isfinite(y)):
-        raise RuntimeError("non-finite state")
-    pco2 = np.maximum(y[0], 0.0) / (1.0 + OCEAN_BUFFER)
-    temp = surface_temperature(drivers["F_star"] * luminosity_factor(grid), pco2)
-    return {"pCO2": pco2, "temperature": temp, "pO2": np.maximum(y[3], 0.0), "C_atmosphere_ocean": y[0], "C_carbonate": y[1], "C_mantle": y[2]}
+    y = _solve(model, options, _initial_state(drivers), grid, method, rtol, 1e-12 * drivers["C_total"])
+    return _outputs(y, drivers, grid)
 
 
-def integrate_all(drivers: dict[str, np.ndarray], progress=None, **solver) -> tuple[dict[str, np.ndarray], np.ndarray, list[dict]]:
-    """All planets: ({output: [planet, time]} NaN where failed, ok mask, failure records)."""
+def _integrate_chunk(d, method, rtol, max_evaluations) -> dict[str, np.ndarray]:
+    """Planets of one chunk as one stacked system: {output: [planet, time]}; RuntimeError on failure."""
+    model = StackedBoxModel(d, _Budget(max_evaluations))
+    options = {"LSODA": {"jac": model.banded_jacobian, "lband": model.BAND, "uband": model.BAND},
+               "BDF": {"jac": model.sparse_jacobian}, "Radau": {"jac": model.sparse_jacobian}}.get(method, {})
+    atol = np.repeat(1e-12 * d["C_total"], 4)  # per component, 10⁻¹² of its planet's carbon
+    y = _solve(model, options, _initial_state(d).ravel(), TIME_GRID_GYR, method, rtol, atol)
+    return _outputs(y.reshape(model.n, 4, -1), d, TIME_GRID_GYR)
+
+
+def integrate_all(drivers: dict[str, np.ndarray], progress=None, method: str = "LSODA", rtol: float = 1e-6,
+                  max_evaluations: int = 20000, chunk: int = CHUNK) -> tuple[dict[str, np.ndarray], np.ndarray, list[dict]]:
+    """All planets: ({output: [planet, time]} NaN where failed, ok mask, failure records).
+
+    Planets are integrated `chunk` at a time as one stacked system; a chunk whose stacked solve fails
+    is redone planet by planet with `integrate`, so each failing planet is recorded with its own reason.
+    `progress`, if given, wraps the iteration over chunks."""
     n = len(drivers["F_star"])
     out = {name: np.full((n, len(TIME_GRID_GYR)), np.nan) for name in OUTPUTS}
     ok = np.zeros(n, dtype=bool)
     failures = []
-    planets = range(n) if progress is None else progress(range(n))
-    for i in planets:
+    chunks = [slice(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
+    solver = {"method": method, "rtol": rtol, "max_evaluations": max_evaluations}
+    for part in chunks if progress is None else progress(chunks):
         try:
-            trajectory = integrate({k: v[i] for k, v in drivers.items()}, **solver)
-        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
-            failures.append({"planet": int(i), "reason": str(exc)})
+            trajectories = _integrate_chunk({k: v[part] for k, v in drivers.items()}, **solver)
+        except (RuntimeError, ValueError, np.linalg.LinAlgError):
+            trajectories = None
+        if trajectories is not None:
+            for name in OUTPUTS:
+                out[name][part] = trajectories[name]
+            ok[part] = True
             continue
-        for name in OUTPUTS:
-            out[name][i] = trajectory[name]
-        ok[i] = True
+        for i in range(n)[part]:  # fallback: planet by planet, each with its own reason
+            try:
+                trajectory = integrate({k: v[i] for k, v in drivers.items()}, **solver)
+            except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+                failures.append({"planet": int(i), "reason": str(exc)})
+                continue
+            for name in OUTPUTS:
+                out[name][i] = trajectory[name]
+            ok[i] = True
     return out, ok, failures

@@ -35,7 +35,7 @@ from .store import (
 )
 from .terminator import terminator_state
 
-FORMAT_VERSION = 3  # 2: atmosphere (biosphere, gases, terminator) and evolution slices; 3: H2O with the planet's dry μ
+FORMAT_VERSION = 4  # 2: atmosphere (biosphere, gases, terminator) and evolution slices; 3: H2O with the planet's dry μ; 4: evolution integrated in chunks as one stacked system
 PLANET_CHUNK = 64
 
 
@@ -164,7 +164,7 @@ def _write_evolution(path: Path, params: dict[str, np.ndarray], atmosphere: dict
 
     o2_mode = np.where(atmosphere["scenario"] == "inhabited_oxygenic", O2_MODES["biotic"], np.where(atmosphere["x_O2"] > 0, O2_MODES["abiotic"], O2_MODES["none"]))
     drivers = draw_drivers(params["F_star"], atmosphere["x_O2"] * params["P0"], o2_mode, cfg.seed)
-    bar = (lambda it: _progress(it, True, f"evolution: {len(it)} planets")) if progress else None
+    bar = (lambda it: _progress(it, True, f"evolution: {len(params['F_star'])} planets in {len(it)} chunks")) if progress else None
     trajectories, ok, failures = integrate_all(
         drivers, progress=bar, method=cfg.evolution_method, rtol=cfg.evolution_rtol, max_evaluations=cfg.evolution_max_evaluations
     )
