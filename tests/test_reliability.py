@@ -310,3 +310,20 @@ def test_a_read_only_run_directory_is_a_clear_error_and_nothing_changes(tmp_path
     fresh = run_cli(smoke_args(tmp_path, data_cache, *SHORT, f"run.output_dir={runs}"), cwd=tmp_path)
     assert fresh.returncode == 2 and "Traceback" not in fresh.stderr and str(runs) in fresh.stderr
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before and len(list(runs.iterdir())) == 1
+
+
+def test_the_guard_clips_gradients_exactly_as_the_trainer_would(tmp_path, data_cache):
+    """With the divergence guard on, it clips the gradient norm itself (one norm for the clip and the
+    finiteness check); the weights must be those of Lightning's own clipping (guard off), bit for bit.
+    A clip this low acts on every step, so a guard that skipped clipping would differ."""
+    from .test_training import train_in_process
+
+    clip = ["trainer.gradient_clip_val=0.05", "trainer.max_epochs=2", "components.surrogate.mlp_baseline_epochs=0"]
+    guarded = train_in_process(tmp_path / "guarded", data_cache, *clip)
+    unguarded = train_in_process(tmp_path / "unguarded", data_cache, *clip, "trainer.divergence_retries=null")
+    unclipped = train_in_process(tmp_path / "unclipped", data_cache, *clip[1:], "trainer.gradient_clip_val=0")
+    weights = [load_verified(r.run_dir / "checkpoints" / "last.ckpt")["state_dict"] for r in (guarded, unguarded, unclipped)]
+    assert_same_tree(weights[0], weights[1])
+    import torch
+
+    assert any(not torch.equal(weights[0][k], weights[2][k]) for k in weights[0])

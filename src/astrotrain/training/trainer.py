@@ -91,7 +91,7 @@ def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = ()
     injected = fault_callback()  # only under the reliability tests (ASTROTRAIN_FAULT); first, so the guard sees what it does
     # the guard acts before anything that stops and checkpoints at a step's end; under 16-mixed the GradScaler
     # owns inf gradients (it skips the step and lowers the scale), so there is no guard
-    guard = [DivergenceGuard(t.divergence_lr_factor, t.divergence_retries, str(run_dir / "divergence.json"))] \
+    guard = [DivergenceGuard(t.divergence_lr_factor, t.divergence_retries, str(run_dir / "divergence.json"), clip=t.gradient_clip_val or None)] \
         if t.divergence_retries is not None and precision != "16-mixed" else []
     callbacks = [*([injected] if injected else []), checkpoints, RNGStateCallback(), LearningRateMonitor(logging_interval="step"),
                  *guard, EpochEndLoaderState(), FlushLogsOnCheckpoint(), Preemption(str(run_dir / "checkpoints" / "last.ckpt")),
@@ -104,7 +104,7 @@ def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = ()
         precision=precision,
         max_epochs=max_epochs or t.max_epochs,  # a component may set its own
         max_steps=t.max_steps,
-        gradient_clip_val=t.gradient_clip_val or None,
+        gradient_clip_val=None if guard else t.gradient_clip_val or None,  # with the guard, it clips (one norm for both)
         log_every_n_steps=t.log_every_n_steps,
         check_val_every_n_epoch=t.check_val_every_n_epoch,
         enable_progress_bar=t.enable_progress_bar,
