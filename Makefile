@@ -2,6 +2,7 @@
 #   make demo       venv + install + the full 5-phase pipeline on the embedded default universe (prints report.html's path)
 #   make test       venv + install (dev extra) + the whole test suite, slow tests included
 #   make test-fast  the inner loop: tests not marked slow
+#   make bench      the benchmark suite: regenerates BENCHMARKS.md (~12 min on 2 CPU cores)
 # GPU users pick their torch build: make demo TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
 
 PYTHON     ?= python3
@@ -10,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow"
+
+bench: $(STAMP)
+	FLWR_TELEMETRY_ENABLED=0 $(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) runs data .pytest_cache

@@ -106,10 +106,10 @@ def train(cfg, universe, run_dir: Path) -> dict:
               "fusion": FusionFromParameters(fusion.module.model, fusion.modalities.index("parameters")).eval()}
     universe = source.universe()
     fusion_cfg = source.fusion_config()
-    test = {"surrogate": _test_planets(teacher_cfg, universe),
+    test = {"surrogate": test_planets(teacher_cfg, universe),
             "fusion": fusion_splits(fusion_cfg, universe, pretrained_components(fusion_cfg))[0]["test"]}
     test["fast_surrogate"] = test["surrogate"]
-    features = {name: _features(universe, idx) for name, idx in test.items()}
+    features = {name: planet_features(universe, idx) for name, idx in test.items()}
 
     # ---- distil the fast surrogate ----------------------------------------------------------------
     student, distillation = distill(teacher, pc, teacher_cfg.data.universe, cfg.run.seed, log)
@@ -157,7 +157,7 @@ def train(cfg, universe, run_dir: Path) -> dict:
     timings = {}
     for name, model in models.items():
         pool = features[name]
-        timings[f"{name}/torch"] = benchmark.measure(_torch_call(model), pool, pc)
+        timings[f"{name}/torch"] = benchmark.measure(torch_call(model), pool, pc)
         for backend, sess in sessions[name].items():
             timings[f"{name}/{backend}"] = benchmark.measure(lambda x, s=sess: s.run(None, {"features": x}), pool, pc)
     physical = labels[list(PARAMETER_NAMES)].to_numpy()[test["surrogate"][:pc.clero_planets]]
@@ -197,20 +197,20 @@ def _config(run: Path):
     return validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE))
 
 
-def _test_planets(cfg, universe) -> np.ndarray:
+def test_planets(cfg, universe) -> np.ndarray:
     from ...data.splits import planet_splits
 
     split = cfg.data.split
     return planet_splits(len(universe), split.train, split.val, split.seed)["test"]
 
 
-def _features(universe, idx: np.ndarray) -> np.ndarray:
+def planet_features(universe, idx: np.ndarray) -> np.ndarray:
     from ...data.features import parameter_features
 
     return np.ascontiguousarray(parameter_features(universe.parameters.iloc[idx]))
 
 
-def _torch_call(model):
+def torch_call(model):
     import torch
 
     def call(x):

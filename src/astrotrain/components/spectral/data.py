@@ -28,8 +28,9 @@ CONTEXT = ("T_star", "gravity")
 the planet's surface gravity (radial-velocity mass + white-light radius)."""
 
 
-def planet_spectra(universe: Universe, instrument: Instrument, table: OpacityTable) -> np.ndarray:
-    """Noise-free transit depth `[planet, bin]` of every universe planet on `instrument`'s bins."""
+def planet_spectra(universe: Universe, instrument: Instrument, table: OpacityTable, chunk: int = CHUNK) -> np.ndarray:
+    """Noise-free transit depth `[planet, bin]` of every universe planet on `instrument`'s bins, `chunk` planets per
+    vectorised forward-model call (chunk=1 is the per-planet loop BENCHMARKS.md compares against)."""
     atmosphere = universe.atmosphere
     params = universe.parameters
     inputs = {name: atmosphere[name].to_numpy() for name in atmosphere.columns if name.startswith("x_") or name in ("mu", "terminator_temperature", "cloud_top_pressure")}
@@ -37,9 +38,9 @@ def planet_spectra(universe: Universe, instrument: Instrument, table: OpacityTab
     native = instrument.native_grid()
     averaging = binning_matrix(native, instrument.edges).T
     out = np.empty((len(params), len(instrument.wavelength)))
-    for start in range(0, len(out), CHUNK):  # binned chunk by chunk: the native grid is ~10^4 points
-        chunk = {name: values[start : start + CHUNK] for name, values in inputs.items()}
-        out[start : start + CHUNK] = transit_depth(native, chunk, table) @ averaging
+    for start in range(0, len(out), chunk):  # binned chunk by chunk: the native grid is ~10^4 points
+        planets = {name: values[start : start + chunk] for name, values in inputs.items()}
+        out[start : start + chunk] = transit_depth(native, planets, table) @ averaging
     return out
 
 
