@@ -59,7 +59,8 @@ class DatacubeDataModule(SplitDataModule):
             raise UserError(f"components.datacube.levels {cfg.levels} asks for level {self.levels.max()}, "
                             f"but the data has {n_levels} levels (0..{n_levels - 1})")
         inputs = source.inputs
-        targets = {f: np.take(a, self.levels, axis=-3) for f, a in source.targets.items()}
+        every_level = np.array_equal(self.levels, np.arange(n_levels))  # no copy of the cube then (memory: BENCHMARKS.md, table 6)
+        targets = source.targets if every_level else {f: np.take(a, self.levels, axis=-3) for f, a in source.targets.items()}
         validate_cube(inputs, targets)
         grid, step = next(iter(inputs.values())).shape[-2:], 2**cfg.depth
         if grid[0] % step or grid[1] % step:
@@ -93,7 +94,7 @@ class DatacubeDataModule(SplitDataModule):
             params=torch.from_numpy(((source.features - s["param_mean"]) / s["param_std"]).astype(np.float32)),
             surface_temperature=torch.from_numpy(inputs["surface_temperature"].astype(np.float32))
             if "surface_temperature" in inputs else torch.zeros(n),
-            target=torch.from_numpy(y.astype(np.float32)),  # physical units
+            target=torch.from_numpy(y.astype(np.float32, copy=False)),  # physical units
             pressure=torch.from_numpy(source.pressure[:, self.levels].astype(np.float32)),
         )
         self.datasets = {name: full.subset(idx) for name, idx in self.indices.items()}
