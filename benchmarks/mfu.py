@@ -13,12 +13,9 @@ matmuls and convolutions only; their backward kernels are in the step's figure.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
-from .harness import Context, Section, Spread, intro, table
+from .harness import Context, Section, Spread, intro, repeat, table
 from .overhead import plain_setup, training_loss
 
 REPEATS = 20
@@ -27,14 +24,11 @@ TOP_OPS = 3
 
 
 def matmul_peak(n: int = 2048) -> Spread:
+    """FLOP/s of `torch.matmul` of two n×n float32 matrices (median, and the range over the repeats)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.matmul(a, b)
-    rates = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        torch.matmul(a, b)
-        rates.append(2 * n**3 / (time.perf_counter() - started))
-    return Spread.of(rates)
+    seconds = repeat(lambda: torch.matmul(a, b), REPEATS)
+    flops = 2 * n**3
+    return Spread(flops / seconds.median, flops / seconds.high, flops / seconds.low, seconds.n)
 
 
 def model_flops(component: str, peak: float) -> tuple[list[list], list[list], dict]:
@@ -59,14 +53,7 @@ def model_flops(component: str, peak: float) -> tuple[list[list], list[list], di
     with FlopCounterMode(display=False) as counter:
         loss_of(batch).backward()
     flops = counter.get_total_flops()
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    step_s = statistics.median(times)
+    step_s = repeat(step, REPEATS, warmup=3).median
     achieved = flops / step_s
     step_row = [component, datamodule.batch_size, f"{flops / 1e9:.3f}", f"{step_s * 1e3:.2f} ms", f"{achieved / 1e9:.1f}", f"**{achieved / peak * 100:.1f} %**"]
 
