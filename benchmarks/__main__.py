@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     total = time.perf_counter() - started
+    from astrotrain.fsutil import atomic_write_text
+
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(sections, results["machine"], total, args))
+    atomic_write_text(output, render(sections, results["machine"], total, args))
     raw = args.results_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps({**results, "total_s": total}, indent=1, default=str))

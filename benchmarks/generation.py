@@ -60,7 +60,6 @@ def stages(ctx: Context) -> tuple[list[list], dict]:
         states.append(timed("labels (state, habitable fraction)", lambda: climate_states(out, batch)))
         hab.append(timed("labels (state, habitable fraction)", lambda: habitable_fraction(out["surface_temperature"])))
         terminator.append(timed("terminator state (cube → T, H2O, cloud deck)", lambda: _terminator(out, batch)))
-        del out
     hab = np.concatenate(hab)
     from clero.climate_analysis import CLIMATE_STATES
 
@@ -73,10 +72,15 @@ def stages(ctx: Context) -> tuple[list[list], dict]:
     solver = {"method": cfg.evolution_method, "rtol": cfg.evolution_rtol, "max_evaluations": cfg.evolution_max_evaluations}
     vectorised, ok, _ = timed("evolution, vectorised (`integrate_all`)", lambda: ev.integrate_all(drivers, **solver))
     started = time.perf_counter()
-    looped = [ev.integrate({k: v[i] for k, v in drivers.items()}, **solver) for i in range(per_planet)]
+    looped = {}
+    for i in range(per_planet):
+        try:
+            looped[i] = ev.integrate({k: v[i] for k, v in drivers.items()}, **solver)["temperature"]
+        except RuntimeError:  # a failed planet: recorded by integrate_all too (NaN), not compared
+            pass
     loop_s = (time.perf_counter() - started) / per_planet
-    t_loop = np.stack([t["temperature"] for t in looped])
-    evolution_agreement = float(np.abs(vectorised["temperature"][:per_planet] - t_loop).max())
+    planets = list(looped)
+    evolution_agreement = float(np.abs(vectorised["temperature"][planets] - np.stack([looped[i] for i in planets])).max())
 
     universe = _universe(ctx, n)  # the same recipe generated to disk: its spectra
     spectral = SpectralConfig()

@@ -89,7 +89,7 @@ def config(*overrides: str, output_dir: Path | None = None, cache_dir: Path | No
 
     extra = [f"run.output_dir={output_dir}"] if output_dir else []
     extra += [f"data.universe.cache_dir={cache_dir}"] if cache_dir else []
-    cfg, _ = load_config(MASTER, [*BASE_OVERRIDES, *extra, "trainer.enable_progress_bar=false", *overrides])
+    cfg, _ = load_config(MASTER, ["trainer.accelerator=cpu", *BASE_OVERRIDES, *extra, "trainer.enable_progress_bar=false", *overrides])
     return cfg
 
 

@@ -4,8 +4,8 @@ CPU's measured peak.
 Peak: a plain `torch.matmul` of two 2048×2048 float32 matrices (2·2048³ FLOPs), the median of
 `REPEATS` calls, in this process with the same threads. Training step: FLOPs of one forward +
 backward counted by `torch.utils.flop_counter.FlopCounterMode` (matmuls and convolutions, which
-carry the FLOPs), divided by the median time of the whole step (forward, backward, AdamW,
-gradient clipping) timed in the plain loop. Dominant operations: `torch.profiler` with
+carry the FLOPs), divided by the median time of the whole step (forward, backward, gradient
+clipping, AdamW) repeated on one batch. Dominant operations: `torch.profiler` with
 `with_flops=True` over `PROFILED_STEPS` steps, grouped by input shape; the top operations by FLOPs
 with their CPU time (inclusive of the kernels they call). The profiler counts FLOPs of forward
 matmuls and convolutions only; their backward kernels are in the step's figure.

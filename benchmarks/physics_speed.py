@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from .harness import Context, Section, Spread, config, intro, table
 
 EPOCHS = (40, 2)  # surrogate epochs (full, quick)

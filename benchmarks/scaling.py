@@ -107,8 +107,11 @@ def run(ctx: Context) -> Section:
             universe_rows.append([component, n, r["train_planets"], f"{r['setup_s']:.1f} s", f"{r['step_s'] * 1e3:.1f} ms",
                                   f"{r['step_s'] / base['step_s']:.2f}×", f"{r['peak_rss_mb']:,.0f} MB"])
             results["universe"][f"{component}/{n}"] = r
-    runs = {"1 process, 2 threads": ddp(ctx, 1), "2 processes (gloo), 1 thread each": ddp(ctx, 2)}
-    one = runs["1 process, 2 threads"]
+    import torch
+
+    cores = torch.get_num_threads()
+    one = ddp(ctx, 1)
+    runs = {f"1 process, {cores} threads": one, f"2 processes (gloo), {max(1, cores // 2)} thread(s) each": ddp(ctx, 2)}
     results["ddp"] = runs
     ddp_rows = [[label, f"{r['step_ms']:.1f} ms", f"{r['samples_per_s']:,.0f}", f"**{r['samples_per_s'] / one['samples_per_s']:.2f}×**",
                  f"{r['wall_s']:.0f} s", f"{r['test']:.2f} K"] for label, r in runs.items()]

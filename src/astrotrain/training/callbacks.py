@@ -244,7 +244,7 @@ class FlushLogsOnCheckpoint(Callback):
 
 class RunMonitor(Callback):
     """Every `every` steps: samples/s and step time (of that step), peak memory (process RSS; GPU where
-    present) and the global gradient norm, logged as perf/*. Nothing is measured between those
+    present) and the global gradient norm (before clipping), logged as perf/*. Nothing is measured between those
     steps, so the cost is one timer and one norm per `every` steps (the learning rate is logged by
     Lightning's LearningRateMonitor)."""
 
@@ -284,8 +284,9 @@ class RunMonitor(Callback):
         if self.grad_norm is not None:
             values["perf/grad_norm"] = float(self.grad_norm)
         if trainer.is_global_zero:  # straight to the loggers: through `self.log` the row would only be written on
-            for logger in trainer.loggers:  # steps that are also Lightning's log steps (never, at the default 25 / 50)
-                logger.log_metrics(values, step=trainer.global_step)
+            step = trainer.fit_loop.epoch_loop._batches_that_stepped  # steps that are also Lightning's log steps (never, at
+            for logger in trainer.loggers:  # the default 25 / 50); the step Lightning logs this batch's loss under
+                logger.log_metrics(values, step=step)
 
 
 def _batch_size(batch) -> int:

@@ -93,9 +93,10 @@ def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = ()
     # owns inf gradients (it skips the step and lowers the scale), so there is no guard
     guard = [DivergenceGuard(t.divergence_lr_factor, t.divergence_retries, str(run_dir / "divergence.json"), clip=t.gradient_clip_val or None)] \
         if t.divergence_retries is not None and precision != "16-mixed" else []
+    # the monitor before the guard: it reads the gradient norm before the guard clips it
     callbacks = [*([injected] if injected else []), checkpoints, RNGStateCallback(), LearningRateMonitor(logging_interval="step"),
-                 *guard, EpochEndLoaderState(), FlushLogsOnCheckpoint(), Preemption(str(run_dir / "checkpoints" / "last.ckpt")),
-                 RunMonitor(cfg.logging.monitor_every_n_steps), *extra_callbacks]
+                 RunMonitor(cfg.logging.monitor_every_n_steps), *guard, EpochEndLoaderState(), FlushLogsOnCheckpoint(),
+                 Preemption(str(run_dir / "checkpoints" / "last.ckpt")), *extra_callbacks]
     return L.Trainer(
         accelerator=accelerator,
         devices=t.devices,

@@ -28,8 +28,10 @@ Integrated with `scipy.integrate.solve_ivp` (LSODA with the analytic Jacobian: t
 atmosphere-ocean relaxes in ~10⁵ yr, 10⁴ times faster than the Gyr evolution, a stiff system;
 LSODA switches to BDF where it is stiff). `integrate_all` integrates the planets together, `CHUNK`
 at a time, as one stacked system whose Jacobian is block-diagonal (4×4 blocks: banded, bandwidth 3,
-for LSODA; sparse for BDF/Radau): ~0.6 ms per planet against ~8 ms planet by planet. The error
-control is then the RMS norm over the whole chunk rather than each planet's own; measured on 300
+for LSODA; sparse for BDF/Radau): ~0.6 ms per planet against ~8 ms planet by planet. The step size
+is then shared by the chunk, and so is the error test (ODEPACK's weighted norm for LSODA; for scipy's
+BDF/Radau an RMS norm over the chunk, under which one planet's error may exceed rtol by up to
+√(4·CHUNK) — prefer LSODA, the default, or tighten rtol for them); measured for LSODA on 300
 planets of the default universe at rtol 10⁻⁶ against per-planet solves at rtol 10⁻⁹, the batched
 pCO2 is off by 4·10⁻⁷ (99th percentile; per-planet solves at 10⁻⁶: 4·10⁻⁶), temperatures by
 < 10⁻⁴ K. A trajectory that fails — the solver gives up, exceeds its budget of right-hand-side
