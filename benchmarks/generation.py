@@ -58,7 +58,7 @@ def stages(ctx: Context) -> tuple[list[list], dict]:
         batch = {k: v[start:start + cfg.clero_batch_size] for k, v in params.items()}
         out = timed("CLERO climate (predict)", lambda: emulator.predict(batch))
         states.append(timed("labels (state, habitable fraction)", lambda: climate_states(out, batch)))
-        hab.append(timed("labels (state, habitable fraction)", lambda: habitable_fraction(out["surface_temperature"])))
+        hab.append(timed("labels (state, habitable fraction)", lambda: habitable_fraction(out["surface_temperature"], batch["P0"])))
         terminator.append(timed("terminator state (cube → T, H2O, cloud deck)", lambda: _terminator(out, batch)))
     hab = np.concatenate(hab)
     from clero.climate_analysis import CLIMATE_STATES
@@ -71,6 +71,8 @@ def stages(ctx: Context) -> tuple[list[list], dict]:
     drivers = ev.draw_drivers(params["F_star"], atmosphere["x_O2"] * params["P0"], o2_mode, cfg.seed)
     solver = {"method": cfg.evolution_method, "rtol": cfg.evolution_rtol, "max_evaluations": cfg.evolution_max_evaluations}
     vectorised, ok, _ = timed("evolution, vectorised (`integrate_all`)", lambda: ev.integrate_all(drivers, **solver))
+    timed("evolution, anchored to today's CO2 (`anchor_present_co2`, the generator's path)",
+          lambda: ev.anchor_present_co2(drivers, params["CO2"] * params["P0"], **solver))
     started = time.perf_counter()
     looped = {}
     for i in range(per_planet):

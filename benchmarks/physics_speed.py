@@ -67,7 +67,7 @@ def surrogate_vs_clero(ctx: Context) -> tuple[list[list], dict]:
             backends[label] = (lambda x, s=sess: s.run(None, {"features": x}), run_onnx(sess, features))
         for backend, (call, outputs) in backends.items():
             timing = benchmark.measure(call, features, pc)
-            rmse = map_metrics(outputs, truth, states)["surface_temperature_rmse_K"]
+            rmse = map_metrics(outputs, truth, states, universe.parameters["P0"].to_numpy()[test])["surface_temperature_rmse_K"]
             results[f"{name} / {backend}"] = {**timing, "surface_temperature_rmse_K": rmse}
     physical = universe.parameters[list(PARAMETER_NAMES)].to_numpy()[test[: pc.clero_planets]]
     clero_sizes = [b for b in pc.batch_sizes if b <= pc.clero_planets]

@@ -47,13 +47,36 @@ def test_trajectories_obey_the_flux_budget():
         p = one(d, i)
         out = ev.integrate(p)
         t = ev.TIME_GRID_GYR
-        w = ev.weathering(out["pCO2"], out["temperature"], p["land_fraction"])
+        w = ev.weathering(out["pCO2"], out["temperature"], p["land_fraction"], p["weatherability"])
         f_out = p["k_outgassing"] * np.exp(-t / p["tau_outgassing"]) * out["C_mantle"]
         late = t >= 1.0
         scale = f_out[late].max()
         np.testing.assert_allclose(np.gradient(out["C_atmosphere_ocean"], t)[late], (f_out - w)[late], atol=0.02 * scale)
         subduction = out["C_carbonate"] / p["tau_subduction"]
         np.testing.assert_allclose(np.gradient(out["C_carbonate"], t)[late], (w - subduction)[late], atol=0.02 * scale)
+
+
+def test_trajectories_are_anchored_to_the_planets_present_co2():
+    """The solved weatherability makes each trajectory end at its planet's own CO2 × P0 (the climate
+    CLERO computed), across seven decades of target pCO2; the box model's physics is untouched."""
+    from astrotrain.universe.sampling import sample_parameters
+
+    n = 512
+    p = sample_parameters(n, seed=5, co2_range=(1e-6, 0.95), ch4_range=(1e-8, 0.05))
+    target = p["CO2"] * p["P0"]
+    d, out, ok, failures, record = ev.anchor_present_co2(drivers(n, seed=5), target)
+    assert ok.all() and not failures
+    error = np.abs(np.log10(out["pCO2"][:, -1]) - np.log10(target))
+    assert record["anchored"] == n - len(record["missed"]) >= 0.98 * n
+    assert np.median(error) < 0.005 and np.quantile(error, 0.98) <= ev.ANCHOR_TOLERANCE_DEX
+    assert {m["planet"] for m in record["missed"]} == set(np.flatnonzero(error > ev.ANCHOR_TOLERANCE_DEX).tolist())
+    lo, hi = ev.WEATHERABILITY_BOUNDS
+    assert np.all((d["weatherability"] >= lo) & (d["weatherability"] <= hi))
+    # the anchored run is an ordinary box-model solution: integrating its drivers again gives it back
+    again = ev.integrate(one(d, 7))
+    np.testing.assert_allclose(again["pCO2"], out["pCO2"][7], rtol=1e-3)
+    # more CO2 today takes less weathering (at similar outgassing): w falls with the target
+    assert np.corrcoef(np.log(target), np.log(d["weatherability"]))[0, 1] < -0.3
 
 
 def test_a_brighter_star_needs_less_co2_at_the_same_outgassing():

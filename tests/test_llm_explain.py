@@ -21,11 +21,17 @@ def test_a_universe_planet_is_asked_about_with_its_observations_and_fusion_sees_
     from astrotrain.api import load_run
     from astrotrain.components.llm.instructions import STATES
 
+    from astrotrain.components.llm.data import observed_catalog
+
     result = explained(smoke_pipeline, "--planet", "universe:7", "--max-new-tokens", "12")
-    universe = load_run(smoke_pipeline).universe()
+    run = load_run(smoke_pipeline)
+    universe = run.universe()
     params = universe.parameters.iloc[7]
+    seen = observed_catalog(run.fusion_config(), universe).iloc[7]  # the question gives the catalog entry, with its noise
     assert result["universe_planet"] == 7
-    assert f"T = {params['T_star']:.0f} K" in result["question"] and f"radius {params['radius']:.2f} R_earth" in result["question"]
+    assert f"T = {seen['T_star']:.0f} K" in result["question"] and f"radius {seen['radius']:.2f} R_earth" in result["question"]
+    assert f"radius {params['radius']:.2f} R_earth" not in result["question"] or abs(seen["radius"] - params["radius"]) < 0.005
+    assert "bar" not in result["question"] and "transmission spectrum" in result["question"]  # no P0; the retrieval's gases
     assert result["truth"] == {"climate_state": STATES[int(params["climate_state"])], "habitable_fraction": pytest.approx(params["habitable_fraction"]),
                                "biosphere": bool(universe.atmosphere["biosphere"].iloc[7])}
     assert result["fusion"]["modalities_used"] == load_run(smoke_pipeline).fusion().modalities
@@ -54,7 +60,7 @@ def test_a_misspelt_catalog_planet_gets_a_did_you_mean(smoke_pipeline):
 
 def test_a_universe_planet_out_of_range_is_a_clear_error(smoke_pipeline):
     res = run_cli(["explain", "--run", str(smoke_pipeline), "--planet", "universe:100000"], cwd=smoke_pipeline.parent)
-    assert res.returncode == 2 and "the run's universe has planets 0 to 199" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "the run's universe has planets 0 to 239" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_a_run_without_a_finished_llm_phase_is_a_clear_error(smoke_pipeline, tmp_path):

@@ -9,7 +9,8 @@ import torch
 
 from astrotrain.components.llm.instructions import instruction_pairs
 from astrotrain.components.llm.model import PrefixProjector, load_causal_lm, prefixed_inputs, tiny_llama, train_tokenizer, with_lora
-from astrotrain.config.schema import UniverseConfig
+from astrotrain.config.schema import CatalogNoise, UniverseConfig
+from astrotrain.data.observation import catalog_view, unknown_atmosphere
 from astrotrain.errors import UserError
 from astrotrain.universe.generate import ensure_universe
 
@@ -19,7 +20,8 @@ D_FUSION = 16
 @pytest.fixture(scope="module")
 def corpus(data_cache):
     universe = ensure_universe(UniverseConfig(n_planets=200, cache_dir=str(data_cache)), progress=False)
-    return [f"{p.question}\n{p.answer}" for p in instruction_pairs(universe, range(40), seed=0)]
+    catalog = catalog_view(universe.parameters, CatalogNoise().model_dump(), unknown_atmosphere(UniverseConfig()), seed=0)
+    return [f"{p.question}\n{p.answer}" for p in instruction_pairs(universe, range(40), 0, catalog)]
 
 
 @pytest.fixture(scope="module")

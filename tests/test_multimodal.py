@@ -83,20 +83,21 @@ def test_a_planet_can_be_read_from_any_subset_and_absent_modalities_are_never_en
 
 def test_gas_identities_come_from_the_vae_encoder_and_the_rest_are_learned():
     from astrotrain.components.graph_vae.chemistry import to_tensors
+    from astrotrain.components.graph_vae.encoder import OBSERVED_GASES as GASES
     from astrotrain.components.graph_vae.encoder import GasInventoryEncoder, gas_smiles
     from astrotrain.components.graph_vae.model import GraphVAE
-    from astrotrain.universe.biosphere import GASES
 
     torch.manual_seed(0)
     vae = GraphVAE(max_atoms=4, node_dim=8, gnn_layers=1, hidden=16, latent_dim=4)
     encoder = GasInventoryEncoder(vae, max_atoms=4)
     inside = vae.encode(encoder.atoms, encoder.bonds)[0]
     identity = torch.cat([inside, encoder.outside])[encoder.order]
-    for name in ("CO2", "CH4", "DMS"):
+    for name in ("CO2", "CH4", "H2O", "O2"):
         atoms, bonds = (torch.from_numpy(a)[None] for a in to_tensors(gas_smiles()[GASES.index(name)], 4))
         torch.testing.assert_close(identity[GASES.index(name)], vae.encode(atoms, bonds)[0][0])
-    assert encoder.outside.shape[0] == 3  # O3, N2O (charged resonance forms) and CH3Cl (chlorine)
-    x = torch.full((2, len(GASES)), -10.0)
-    x[1, GASES.index("O2")] = -0.7  # the same planet with 20 % O2: the embedding moves
-    out = encoder({"gases.log10_x": x})
+    assert encoder.outside.shape[0] == 2  # O3 and N2O: charged resonance forms, outside the neutral space
+    observed = torch.zeros(2, len(GASES), 3)  # (detected, value, σ): nothing detected, upper limits at 1e-8
+    observed[..., 1] = -8.0
+    observed[1, GASES.index("O2")] = torch.tensor([1.0, -0.7, 0.2])  # the same planet with 20 % O2 detected: the embedding moves
+    out = encoder({"gases.observed": observed})
     assert out.shape == (2, encoder.dim) and not torch.allclose(out[0], out[1])

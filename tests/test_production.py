@@ -103,49 +103,123 @@ def test_the_distilled_surrogate_learns_from_its_teacher_and_the_benchmark_compa
         assert factor["batch_1"] == pytest.approx(clero["p50_ms"] / timings[name]["p50_ms"], rel=0.01)
 
 
-def test_the_model_card_states_use_data_domain_metrics_limits_and_reproduction(smoke_pipeline):
+def read_predictions(path: Path) -> list[dict]:
+    """predictions.csv without its header comment (the ranking rule)."""
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# astrotrain predict") and "ranked by status" in lines[0]
+    return list(csv.DictReader(line for line in lines if not line.startswith("#")))
+
+
+def test_the_model_card_states_use_data_domain_validity_metrics_limits_and_reproduction(smoke_pipeline):
     card = (smoke_pipeline / PHASE / "MODEL_CARD.md").read_text()
-    for section in ("## Intended use", "## Training data and provenance", "## Validity domain", "## Metrics", "## Speed",
-                    "## ONNX parity and int8", "## Known limits", "## How to reproduce"):
+    for section in ("## Intended use", "## Training data and provenance", "## Validity domain", "## Where predictions are trusted",
+                    "## Metrics", "## Speed", "## ONNX parity and int8", "## Known limits", "## How to reproduce"):
         assert section in card, section
     test = production(smoke_pipeline)["test"]
     assert f"{test['fusion_onnx_accuracy']:.4g} [" in card  # the figure with its bootstrap interval
     manifest = json.loads((smoke_pipeline / PHASE / "export" / "manifest.json").read_text())
-    assert manifest["source_run"] == str(smoke_pipeline.resolve()) and len(manifest["atmospheres"]["CO2"]) == 2
+    assert manifest["source_run"] == str(smoke_pipeline.resolve()) and len(manifest["atmosphere_quantiles"]["CO2"]) == 4
+    assert "M sin i" in card and "assumed" in card  # what imputed, assumed and caveats mean is stated, and true (test_archive)
+
+
+def test_validity_calibrates_sigma_on_one_set_of_planets_and_measures_coverage_on_another(smoke_pipeline):
+    validity = json.loads((smoke_pipeline / PHASE / "validity.json").read_text())
+    core = validity["core"]
+    # validation and test planets; a few leave CLERO's domain under the catalog noise (T⋆ near 5,800 K) and are not counted
+    assert 25 <= core["calibration"]["planets"] <= 30 and 50 <= core["evaluation"]["planets"] <= 60
+    for key in ("habitable_fraction", "mean_ts"):
+        assert core[key]["floor"] >= 0 and 0.5 <= core[key]["coverage_68"] <= 0.95 and core[key]["coverage_95"] >= core[key]["coverage_68"]
+    assert set(validity["bands"]) == {f"{p} {s}" for p in ("F_star", "radius", "gravity", "P_rot", "P0") for s in ("low", "high")}
+    limits = validity["acceptance"]
+    for band in validity["bands"].values():
+        assert band["calibration"]["planets"] + band["evaluation"]["planets"] >= 10  # 16 drawn (some leave the domain under the catalog noise)
+        c = band["calibration"]
+        assert band["accepted"] == (c["habitable_fraction_mae"] <= limits["habitable_mae"] and c["mean_ts_error_K"] <= limits["ts_error_K"])
+    # the hot side of the instellation band is where a model trained below 1,500 W m⁻² fails: CLERO puts greenhouse states there
+    assert validity["bands"]["F_star high"]["calibration"]["mean_ts_error_K"] > core["calibration"]["mean_ts_error_K"]
 
 
 @needs_nasa_snapshot
-def test_predict_gives_every_planet_of_the_nasa_snapshot_a_row_and_onnx_agrees_with_torch(tmp_path, smoke_pipeline):
-    rows_in = sum(1 for line in NASA_SNAPSHOT.open() if line.strip() and not line.startswith("#")) - 1
+def test_predict_tells_one_physical_story_per_planet_of_the_nasa_snapshot(tmp_path, smoke_pipeline):
+    """Every row out, ranked by status; a map-consistent state and fraction; limits where the emulator cannot speak;
+    torch and ONNX agree; every M sin i and mass-radius mass flagged, counted from the snapshot's own columns."""
+    from .test_archive import raw_snapshot
+
+    raw = raw_snapshot()
     tables = {}
     for backend in ("onnx", "torch"):
         out = tmp_path / f"{backend}.csv"
         res = run_astrotrain(["predict", "--run", str(smoke_pipeline), "--input", str(NASA_SNAPSHOT), "--backend", backend, "--output", str(out)],
                              cwd=tmp_path, timeout=600)
         assert res.returncode == 0, res.stderr[-3000:]
-        with open(out) as handle:
-            tables[backend] = list(csv.DictReader(handle))
+        tables[backend] = read_predictions(out)
     table = tables["onnx"]
-    assert len(table) == rows_in == 5766
-    assert [int(r["rank"]) for r in table] == list(range(1, rows_in + 1))
+    assert len(table) == len(raw) == 5766 and [int(r["rank"]) for r in table] == list(range(1, 5767))
+    order = ["ok", "extrapolated", "limit", "withheld", "not predicted", "rejected"]
+    ranks = [order.index(r["status"]) for r in table]
+    assert ranks == sorted(ranks)  # core domain first, then the rest in the stated order
     for row in table:
-        predicted = row["habitable_fraction"] != ""
-        assert predicted == (row["status"] in ("ok", "outside core domain (extrapolated)")), row
+        predicted = row["status"] in ("ok", "extrapolated")
+        assert (row["habitable_fraction"] != "") == (predicted or row["status"] == "limit"), row
+        assert bool(row["reason"]) == (row["status"] != "ok"), row
         if predicted:
-            assert 0 <= float(row["habitable_fraction"]) <= 1 and float(row["habitable_fraction_sd"]) > 0 and row["climate_state"]
-        else:
-            assert row["status"].startswith(("rejected: ", "outside extended domain")), row
-        if row["status"] != "ok" and not row["status"].startswith("rejected"):
-            assert " core m" in row["domain_flags"]  # names the input and the bound: "F_star=2.92e+03 W m-2 > core max 1.5e+03"
+            hab, ts, boil = float(row["habitable_fraction"]), float(row["surface_temperature_mean_K"]), float(row["boiling_point_K"])
+            assert float(row["habitable_fraction_sd"]) > 0 and row["climate_state"]
+            assert not (ts > boil and hab > 0.5), row  # one story: a map hotter than boiling holds no ocean
+            assert not (ts > 373.15 and hab > 0.5 and float(row["P0_bar"]) <= 1.0), row
+            if row["climate_state"] == "snowball":
+                assert hab == 0.0
+        if row["status"] == "limit":
+            assert float(row["habitable_fraction"]) == 0.0 and row["climate_state"] in ("runaway_greenhouse", "snowball")
+            assert "Kopparapu et al. 2014" in row["reason"] and float(row["radius"]) <= 2.76
+        if row["status"] not in ("ok", "rejected"):
+            assert " core m" in row["domain_flags"], row  # names the input and the bound
     inside = [r for r in table if r["status"] == "ok"]
-    assert inside and inside == table[:len(inside)]  # the core domain ranks first, by habitable fraction
     assert [float(r["habitable_fraction"]) for r in inside] == sorted((float(r["habitable_fraction"]) for r in inside), reverse=True)
-    assert "TRAPPIST-1 e" in {r["pl_name"] for r in inside}
-    by_name = {r["pl_name"]: r for r in tables["torch"]}
+    by_name = {r["pl_name"]: r for r in table}
+    assert by_name["TRAPPIST-1 e"]["status"] == "ok"
+    assert by_name["TRAPPIST-1 c"]["status"] == "limit" and by_name["TRAPPIST-1 c"]["climate_state"] == "runaway_greenhouse"
+    assert by_name["TRAPPIST-1 h"]["status"] == "limit" and by_name["TRAPPIST-1 h"]["climate_state"] == "snowball"
+    # the catalog's caveats reach every row they concern (derived here from the snapshot's own columns)
+    msini = set(raw.loc[raw["pl_bmassprov"] == "Msini", "pl_name"])
+    mass_radius = set(raw.loc[raw["pl_bmassprov"] == "M-R relationship", "pl_name"])
+    mapped = {r["pl_name"]: r for r in table if r["status"] != "rejected"}
+    assert msini and all("M sin i" in mapped[n]["caveats"] for n in msini if n in mapped)
+    assert mass_radius and all("archive M-R mass" in mapped[n]["imputed"] for n in mass_radius if n in mapped)
+    assert all("tidal locking" in r["assumed"] for r in mapped.values())  # nobody gave P_rot
+    # the same planets through torch: the same story
+    torch_rows = {r["pl_name"]: r for r in tables["torch"]}
     for row in inside:
-        assert float(by_name[row["pl_name"]]["habitable_fraction"]) == pytest.approx(float(row["habitable_fraction"]), abs=1e-4)
+        assert torch_rows[row["pl_name"]]["climate_state"] == row["climate_state"]
+        assert float(torch_rows[row["pl_name"]]["habitable_fraction"]) == pytest.approx(float(row["habitable_fraction"]), abs=1e-3)
+    summary = json.loads((smoke_pipeline / PHASE / "predictions" / "PSCompPars_2024-10-15" / "summary.json").read_text())
+    assert summary["by_status"] == {s: sum(r["status"] == s for r in table) for s in order}
+    assert summary["msini_planets"] == len(msini & set(mapped)) and summary["mass_radius_planets"] >= len(mass_radius & set(mapped))
+    sanity = summary["literature_sanity"]
+    assert len(sanity["rows"]) == 16 and sanity["compared"] >= 5 and sanity["agree"] <= sanity["compared"]
+    assert {r["planet"]: r["ours"] for r in sanity["rows"]}["TRAPPIST-1 c"] == "too hot"
     report = (smoke_pipeline / "report.html").read_text()
     assert "Predictions: PSCompPars_2024-10-15" in report and "surface_temperature_top_candidates.png" in report
+
+
+@needs_nasa_snapshot
+def test_no_globally_temperate_prediction_comes_with_a_map_that_has_ice(smoke_pipeline):
+    from astrotrain.components.production.predict import production_run_dir, read_manifest
+    from astrotrain.components.production.predictors import load_predictor
+    from astrotrain.components.production.readout import predict_draws
+    from astrotrain.data import nasa
+    from astrotrain.data.mapping import map_archive
+
+    folder = production_run_dir(smoke_pipeline)
+    manifest = read_manifest(folder)
+    mapped = map_archive(nasa.read_archive_csv(NASA_SNAPSHOT).frame, manifest["default_atmosphere"]).inputs
+    rows = mapped[mapped["in_extended_domain"]]
+    out = predict_draws(load_predictor("onnx", folder, manifest).climate, rows, manifest["atmosphere_quantiles"], manifest["atmosphere_prior"],
+                        keep_maps=True)
+    temperate, frozen = out["state"] == 3, out["state"] == 0
+    assert temperate.any() and frozen.any()  # both occur among the snapshot's extended-domain planets
+    assert (out["maps"][temperate].min(axis=1) > 273.15).all()
+    assert (out["maps"][frozen].max(axis=1) <= 273.15).all() and (out["habitable_fraction"][frozen] == 0).all()
 
 
 def test_the_onnx_path_of_predict_never_imports_torch(tmp_path, smoke_pipeline):
@@ -157,10 +231,26 @@ def test_the_onnx_path_of_predict_never_imports_torch(tmp_path, smoke_pipeline):
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "TORCH []" in res.stdout
-    with open(smoke_pipeline / PHASE / "predictions" / "planets" / "predictions.csv") as handle:
-        rows = {r["pl_name"]: r for r in csv.DictReader(handle)}
+    rows = {r["pl_name"]: r for r in read_predictions(smoke_pipeline / PHASE / "predictions" / "planets" / "predictions.csv")}
     assert rows["TRAPPIST-1 e"]["status"] == "ok" and rows["TRAPPIST-1 e"]["imputed"] == ""
-    assert rows["hot one"]["status"] == "outside extended domain: not predicted" and "F_star=5.44e+05" in rows["hot one"]["domain_flags"]
+    assert rows["hot one"]["status"] == "limit" and "runaway greenhouse likely" in rows["hot one"]["reason"]
+    assert "F_star=5.44e+05" in rows["hot one"]["domain_flags"]
+
+
+def test_a_users_own_rotation_and_atmosphere_replace_the_assumptions_and_an_m_sin_i_is_judged_at_its_likely_mass(tmp_path, smoke_pipeline):
+    rows = [{**TRAPPIST_1E, "pl_bmassprov": "Mass"},
+            {**TRAPPIST_1E, "pl_name": "own atmosphere", "pl_bmassprov": "Mass", "P_rot": "3.0", "P0": "2.0", "CO2_min": "0.01", "CO2_max": "0.1"},
+            {**TRAPPIST_1E, "pl_name": "minimum mass", "pl_bmassprov": "Msini"}]
+    planets = write_csv(tmp_path / "own.csv", rows, list(rows[1]))
+    res = run_astrotrain(["predict", "--run", str(smoke_pipeline), "--input", str(planets)], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = {r["pl_name"]: r for r in read_predictions(smoke_pipeline / PHASE / "predictions" / "own" / "predictions.csv")}
+    own, plain, msini = out["own atmosphere"], out["TRAPPIST-1 e"], out["minimum mass"]
+    assert own["assumed"] == "" and float(own["P_rot"]) == 3.0 and float(own["P0_bar"]) == pytest.approx(2.0)
+    assert "tidal locking" in plain["assumed"]
+    assert "M sin i" in msini["caveats"] and "inclination marginalised" in msini["caveats"]
+    assert float(msini["gravity"]) > float(plain["gravity"])  # judged at the median inclination: a larger true mass
+    assert int(float(msini["draws_counted"])) == int(float(plain["draws_counted"])) == 4  # each draw its own inclination (test_predict_physics)
 
 
 def test_predict_flags_bad_values_per_row_and_refuses_bad_files_and_runs(tmp_path, smoke_pipeline):
@@ -169,12 +259,11 @@ def test_predict_flags_bad_values_per_row_and_refuses_bad_files_and_runs(tmp_pat
                                                        {**TRAPPIST_1E, "pl_name": "no radius", "pl_rade": "", "pl_bmasse": ""}], columns)
     res = run_astrotrain(["predict", "--run", str(smoke_pipeline), "--input", str(bad_value), "--output", str(tmp_path / "out.csv")], cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    with open(tmp_path / "out.csv") as handle:
-        rows = {r["pl_name"]: r for r in csv.DictReader(handle)}
+    rows = {r["pl_name"]: r for r in read_predictions(tmp_path / "out.csv")}
     assert set(rows) == {"TRAPPIST-1 e", "typo", "no radius"}  # never silently dropped
     assert rows["typo"]["input_issues"] == "st_teff='cold' is not a number (treated as missing)"
-    assert rows["typo"]["status"].startswith("rejected: no st_teff") and rows["typo"]["habitable_fraction"] == ""
-    assert rows["no radius"]["status"] == "rejected: neither pl_rade nor pl_bmasse"
+    assert rows["typo"]["status"] == "rejected" and rows["typo"]["reason"].startswith("no st_teff") and rows["typo"]["habitable_fraction"] == ""
+    assert rows["no radius"]["status"] == "rejected" and rows["no radius"]["reason"] == "neither pl_rade nor pl_bmasse"
 
     missing = write_csv(tmp_path / "missing.csv", [{k: v for k, v in TRAPPIST_1E.items() if k != "st_teff"}])
     res = run_astrotrain(["predict", "--run", str(smoke_pipeline), "--input", str(missing)], cwd=tmp_path)

@@ -105,7 +105,7 @@ def test_smoke_training_retrieves_abundances_and_an_observed_spectrum(tmp_path, 
     from astrotrain.universe.generate import ensure_universe
 
     # an "observation" of universe planet 0, on a finer grid than the instrument, with its context
-    universe = ensure_universe(UniverseConfig(n_planets=200, cache_dir=str(data_cache)), progress=False)
+    universe = ensure_universe(UniverseConfig(n_planets=240, cache_dir=str(data_cache)), progress=False)
     fine = Instrument("fine", 0.5, 20.0, 300.0, 1.0)
     depth = planet_spectra(universe, fine, OpacityTable.from_csv())[0]
     p = universe.parameters.iloc[0]
@@ -117,13 +117,18 @@ def test_smoke_training_retrieves_abundances_and_an_observed_spectrum(tmp_path, 
     metrics = json.loads((run / "metrics.json").read_text())
     test = metrics["test"]
     for gas in ("CO2", "CH4", "H2O"):
-        assert test[f"r2_{gas}"] > 0.3, (gas, test)  # 150 training planets, 15 epochs: well above the mean
-    assert 0.3 < test["coverage_68"] < 0.95 and test["coverage_95"] > test["coverage_68"]
-    assert 0.0 <= test["biosphere_roc_auc"] <= 1.0
+        assert test[f"r2_{gas}"] > 0.75, (gas, test)  # 150 training planets, 15 epochs: 0.88-0.94 measured
+    # σ scaled on the validation split, coverage measured on the test split
+    assert 0.55 < test["coverage_68"] < 0.8 and 0.85 < test["coverage_95"] < 0.99
+    controls = metrics["baselines"]
+    assert test["biosphere_roc_auc"] > 0.8 and test["biosphere_roc_auc"] > controls["best_single_input_biosphere_roc_auc"] + 0.1
+    assert abs(controls["shuffled_reference_biosphere_roc_auc"] - 0.5) < 0.2  # the shuffled-label reference at chance
+    assert 0.4 < controls["majority_biosphere_accuracy"] < 0.7 and test["biosphere_accuracy"] > controls["majority_biosphere_accuracy"] + 0.15
     retrieval = json.loads((run / "observed_retrievals.json").read_text())["retrievals"][0]
-    truth = np.log10(max(universe.atmosphere.iloc[0]["x_CO2"], 1e-10))
-    assert abs(retrieval["log10_abundance"]["CO2"] - truth) < 3 * max(retrieval["sigma_dex"]["CO2"], 0.3)
-    assert metrics["baselines"]["observed_spectra_retrieved"] == 1.0
+    for gas in ("CO2", "CH4", "H2O"):  # the observed file's retrieval is within 2 calibrated σ of the truth
+        truth = np.log10(max(universe.atmosphere.iloc[0][f"x_{gas}"], 1e-10))
+        assert abs(retrieval["log10_abundance"][gas] - truth) < 2 * retrieval["sigma_dex"][gas], (gas, retrieval, truth)
+    assert controls["observed_spectra_retrieved"] == 1.0
 
 
 def test_unknown_instrument_and_bad_opacity_table_are_clear_errors(tmp_path):

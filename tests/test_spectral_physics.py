@@ -38,11 +38,22 @@ def test_radius_matches_heng_kitzmann_eq12_at_a_band_centre():
     # the formula written out by hand for this one point
     h = K_B * 280.0 / (29.0 * M_U * 9.81)
     sigma_co2 = sum(p * math.exp(-0.5 * ((4.3 - c) / w) ** 2) for g, c, w, p in zip(TABLE.gas, TABLE.centre, TABLE.width, TABLE.peak_m2) if g == "CO2")
-    rayleigh = 5.1e-31 * (4.3 / 0.55) ** -4 * (0.999 * 1.0 + 1e-3 * 2.5)
+    rayleigh = 5.1e-31 * (4.3 / 0.532) ** -4 * (0.999 * 1.0 + 1e-3 * 2.5)
     kappa = (1e-3 * sigma_co2 + rayleigh) / (29.0 * M_U)
     expected = R_EARTH + h * (EULER_GAMMA + math.log(1e5 * kappa / 9.81 * math.sqrt(2 * math.pi * R_EARTH / h)))
     assert r == pytest.approx(expected, rel=1e-12)
     assert h == pytest.approx(8.19e3, rel=0.01)  # Earth-like: ~8 km
+
+
+def test_rayleigh_cross_section_is_sneep_and_ubachs_value_at_532_nm():
+    """N2's measured Rayleigh cross-section, 5.1e-27 cm² at 532 nm (Sneep & Ubachs 2005), scales as λ^-4."""
+    from astrotrain.components.spectral.forward import opacity
+
+    mu = np.array([28.014])
+    per_molecule = opacity(np.array([0.532, 0.55, 1.064]), {"N2": np.array([1.0])}, mu, OpacityTable((), np.zeros(0), np.zeros(0), np.zeros(0), "none"))[0] * mu[0] * M_U
+    np.testing.assert_allclose(per_molecule[0], 5.1e-31, rtol=1e-12)
+    np.testing.assert_allclose(per_molecule[1], 5.1e-31 * (0.532 / 0.55) ** 4, rtol=1e-12)  # 4.46e-31 m² at 550 nm, not 5.1e-31
+    np.testing.assert_allclose(per_molecule[0] / per_molecule[2], 16.0, rtol=1e-12)  # one octave: 2^4
 
 
 def test_doubling_temperature_doubles_the_feature_amplitude():

@@ -101,12 +101,15 @@ def test_smoke_run_beats_the_train_mean_baseline_by_a_wide_margin(tmp_path, data
     (run,) = (tmp_path / "runs").iterdir()
     everything = json.loads((run / "metrics.json").read_text())
     metrics = everything["test"]
-    # σ calibrated on the validation split: 68.27 % of its area within 1σ
-    assert everything["val"]["surface_temperature_coverage_1sigma"] == pytest.approx(0.6827, abs=0.01)
+    # σ calibrated on the validation split; its coverage is measured on the test split (60 planets × 2,048 cells)
+    assert 0.6 < metrics["surface_temperature_coverage_1sigma"] < 0.76 and 0.9 < metrics["surface_temperature_coverage_2sigma"] < 0.99
     # the margin: at most a third of the train-mean error on held-out planets
     assert metrics["surface_temperature_rmse_K"] < metrics["baseline_train_mean_surface_temperature_rmse_K"] / 3
-    assert metrics["climate_state_accuracy"] > 0.6
-    assert 0.0 <= metrics["habitable_fraction_mae"] < 0.15
+    controls = everything["baselines"]
+    assert metrics["climate_state_accuracy"] > controls["majority_state_accuracy"] + 0.05  # 0.77 vs 0.65 measured
+    assert controls["shuffled_reference_state_accuracy"] <= controls["majority_state_accuracy"] + 0.05  # at chance
+    # the habitable fraction read off the predicted map beats the direct head and a third of a constant guess
+    assert metrics["habitable_fraction_mae"] < metrics["habitable_fraction_mae_head"] and metrics["habitable_fraction_mae"] < 0.06
     assert "surface_temperature_rmse_K" in res.stdout  # the summary table
 
 

@@ -123,7 +123,7 @@ def test_run_directory_records_the_treatment(tmp_path, data_cache):
     norm = json.loads((run / "normalisation.json").read_text())
     assert norm["fitted_on"] == "train split (150 planets)" and len(norm["input_mean"]) == 8
     data = json.loads((run / "provenance.json").read_text())["data"]
-    assert {k: v["planets"] for k, v in data["splits"].items()} == {"train": 150, "val": 25, "test": 25}
+    assert {k: v["planets"] for k, v in data["splits"].items()} == {"train": 150, "val": 30, "test": 60}
     assert len(data["universe"]["sha256"]) == 64 and len(data["normalisation_sha256"]) == 64
     again = run_cli(smoke_args(tmp_path, data_cache, "--run-dir", str(run)), cwd=tmp_path)
     assert again.returncode == 2 and "is not an empty directory" in again.stderr

@@ -37,7 +37,7 @@ def test_universe_content_matches_clero_and_its_labels(tmp_path):
     assert u.field("specific_humidity").shape == (24, 10, 32, 64)
     # labels: recomputed from the stored fields with CLERO's own classifier
     ts = u.field("surface_temperature")
-    np.testing.assert_allclose(table["habitable_fraction"], habitable_fraction(ts), atol=1e-6)
+    np.testing.assert_allclose(table["habitable_fraction"], habitable_fraction(ts, table["P0"].to_numpy()), atol=1e-6)
     assert u.manifest["n_planets"] == 24 and u.manifest["clero_version"] == clero.__version__
 
 
@@ -64,16 +64,53 @@ def test_area_weights_are_normalised_and_symmetric():
 
 
 def test_habitable_fraction_limits_and_a_known_split():
-    assert habitable_fraction(np.full((32, 64), 300.0)) == pytest.approx(1.0)
-    assert habitable_fraction(np.full((32, 64), 200.0)) == 0.0
-    assert habitable_fraction(np.full((32, 64), 400.0)) == 0.0
-    assert habitable_fraction(np.full((32, 64), 273.15)) == pytest.approx(1.0)  # inclusive bounds
+    one_bar = 1.01325
+    assert habitable_fraction(np.full((32, 64), 300.0), one_bar) == pytest.approx(1.0)
+    assert habitable_fraction(np.full((32, 64), 200.0), one_bar) == 0.0
+    assert habitable_fraction(np.full((32, 64), 380.0), one_bar) == 0.0
+    assert habitable_fraction(np.full((32, 64), 273.15), one_bar) == pytest.approx(1.0)  # inclusive bounds
     half = np.full((32, 64), 250.0)
     half[:, :32] = 300.0  # one hemisphere in longitude: exactly half the area
-    assert habitable_fraction(half) == pytest.approx(0.5, abs=1e-12)
+    assert habitable_fraction(half, one_bar) == pytest.approx(0.5, abs=1e-12)
     north = np.full((32, 64), 250.0)
     north[16:] = 300.0
-    assert habitable_fraction(north) == pytest.approx(0.5, abs=1e-12)
+    assert habitable_fraction(north, one_bar) == pytest.approx(0.5, abs=1e-12)
+
+
+def test_the_habitable_window_closes_at_the_boiling_point_of_the_planets_own_pressure():
+    hot = np.full((3, 32, 64), 385.0)  # 385 K: boiling at 1 bar, liquid at 2 and 5 bar
+    np.testing.assert_allclose(habitable_fraction(hot, np.array([1.0, 2.0, 5.0])), [0.0, 1.0, 1.0])
+    warm = np.full((32, 64), 360.0)  # 360 K: above the 354.5 K boiling point at 0.5 bar
+    assert habitable_fraction(warm, 0.5) == 0.0 and habitable_fraction(warm, 1.0) == pytest.approx(1.0)
+
+
+def test_boiling_point_reproduces_the_iapws_if97_verification_values_and_steam_tables():
+    from astrotrain.universe.thermo import boiling_point
+
+    # IAPWS-IF97 (2007 revision), table 35: T_s at 0.1, 1 and 10 MPa
+    np.testing.assert_allclose(boiling_point([1e5, 1e6, 1e7]), [372.755919, 453.035632, 584.149488], atol=1e-5)
+    assert boiling_point(101325.0) == pytest.approx(373.124, abs=1e-3)  # the normal boiling point (ITS-90)
+    assert boiling_point(2e5) == pytest.approx(393.36, abs=0.01)  # 120.2 °C at 2 bar
+    assert boiling_point(5e5) == pytest.approx(424.98, abs=0.01)
+    assert np.isnan(boiling_point(500.0))  # below the triple point: no liquid at all
+    p = np.geomspace(1e3, 2e7, 50)
+    assert np.all(np.diff(boiling_point(p)) > 0)
+
+
+def test_dry_air_constants_follow_the_composition():
+    from astrotrain.universe.thermo import EARTH_AIR, dry_constants
+
+    air = dry_constants(EARTH_AIR)
+    assert float(air["epsilon"]) == pytest.approx(0.622, abs=5e-4)
+    assert float(air["kappa"]) == pytest.approx(2.0 / 7.0, abs=5e-4)
+    co2 = dry_constants({"CO2": 1.0})
+    assert float(co2["epsilon"]) == pytest.approx(0.409, abs=1e-3)  # ≈ 0.41
+    assert float(co2["kappa"]) == pytest.approx(0.224, abs=1e-3)
+    # water is the condensable: a moist inventory and its dry part give the same constants
+    moist = dry_constants({**{k: v * 0.9 for k, v in EARTH_AIR.items()}, "H2O": 0.1})
+    assert float(moist["epsilon"]) == pytest.approx(float(air["epsilon"]), rel=1e-12)
+    mix = dry_constants({"N2": np.array([1.0, 0.5, 0.0]), "CO2": np.array([0.0, 0.5, 1.0])})
+    assert np.all(np.diff(mix["epsilon"]) < 0) and np.all(np.diff(mix["kappa"]) < 0)
 
 
 def test_climate_state_codes_follow_clero_order():

@@ -7,7 +7,7 @@
     (an unfinished run has no fusion model: fusion() says how to finish it)
     run.plots()                                       # every PNG the report shows
     model = run.fusion()                              # the trained fusion model, on CPU
-    model.predict({"T_star": 3300, "F_star": 900, ...})  # a planet from any subset of modalities
+    model.predict({"T_star": 3300, "F_star": 900, ...})  # a planet's catalog entry (+ any other observed modality)
 
 Checkpoints are verified against their manifests and loaded weights-only.
 """
@@ -100,25 +100,30 @@ class FusionModel:
     def predict(self, parameters: dict[str, float] | None = None, **modality_inputs) -> dict:
         """Climate-state probabilities, habitable fraction and P(biosphere) of one planet.
 
-        `parameters`: the 8 planet parameters (T_star [K], F_star [W m⁻²], radius [R⊕], gravity
-        [m s⁻²], P_rot [d], P0 [bar], CO2, CH4 volume fractions). Other modalities are passed as
-        their batch tensors (e.g. `**{"spectrum.depth": ...}`), as the data module builds them.
+        `parameters`: its catalog entry (T_star [K], F_star [W m⁻²], radius [R⊕], gravity [m s⁻²],
+        P_rot [d]) — the parameters modality never sees an atmosphere (`data/observation.py`), so
+        P0, CO2 and CH4 are refused: the atmosphere enters as a spectrum or as retrieved gases.
+        Other modalities are passed as their batch tensors (e.g. `**{"spectrum.depth": ...}`), as the
+        data module builds them.
         """
         import numpy as np
         import pandas as pd
         import torch
         from clero.climate_analysis import CLIMATE_STATES
 
-        from .data.features import parameter_features
-        from .universe.sampling import PARAMETER_NAMES
+        from .data.observation import ATMOSPHERE_PARAMETERS, CATALOG_PARAMETERS, catalog_features, unknown_atmosphere
 
         batch = {k: torch.as_tensor(np.asarray(v, dtype=np.float32))[None] for k, v in modality_inputs.items()}
         shown = {k.split(".")[0] for k in batch}
         if parameters is not None:
-            missing = [p for p in PARAMETER_NAMES if p not in parameters]
-            if missing:
-                raise UserError(f"parameters lack {missing}; give all of {list(PARAMETER_NAMES)}")
-            batch["parameters.features"] = torch.from_numpy(parameter_features(pd.DataFrame([parameters])))
+            missing = [p for p in CATALOG_PARAMETERS if p not in parameters]
+            atmosphere = [p for p in ATMOSPHERE_PARAMETERS if p in parameters]
+            if missing or atmosphere:
+                raise UserError((f"parameters lack {missing}; give all of {list(CATALOG_PARAMETERS)}" if missing else
+                                 f"parameters give {atmosphere}, which no catalog measures and fusion never sees: drop them and pass "
+                                 "the atmosphere as its spectrum (spectrum.*) or retrieved gases (gases.observed)"))
+            row = pd.DataFrame([{**parameters, **dict.fromkeys(ATMOSPHERE_PARAMETERS, 0.0)}])
+            batch["parameters.features"] = torch.from_numpy(catalog_features(row, {}, unknown_atmosphere(self.cfg.data.universe), seed=None))
             shown.add("parameters")
         unknown = shown - set(self.modalities)
         if unknown or not shown:

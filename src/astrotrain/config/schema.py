@@ -90,8 +90,27 @@ class ArchiveConfig(Section):
     default_atmosphere: AtmosphereConfig = AtmosphereConfig()
 
 
+class CatalogNoise(Section):
+    """Fractional 1σ (log-normal) of what a catalog measures: typical of the characterised temperate
+    rocky planets (spectroscopic T_eff of M dwarfs ±50-100 K, Mann et al. 2015; instellation from L and a;
+    transit radii 3-5 %; radial-velocity masses 10-20 %, hence gravity; P_rot = the transit period)."""
+
+    T_star: float = Field(0.02, ge=0, le=1, description="stellar effective temperature")
+    F_star: float = Field(0.08, ge=0, le=1, description="instellation")
+    radius: float = Field(0.04, ge=0, le=1, description="planet radius")
+    gravity: float = Field(0.15, ge=0, le=1, description="surface gravity (mass / radius²)")
+    P_rot: float = Field(0.0, ge=0, le=1, description="rotation period (= the orbital period of a tidally locked planet)")
+
+
+class ObservationConfig(Section):
+    """What a model's parameters modality sees of a universe planet: its catalog entry (data/observation.py)."""
+
+    catalog_noise: CatalogNoise = CatalogNoise()
+
+
 class DataConfig(Section):
     universe: UniverseConfig = UniverseConfig()
+    observation: ObservationConfig = ObservationConfig()
     split: SplitConfig = SplitConfig()
     archive: ArchiveConfig = ArchiveConfig()
     reports_dir: str = Field("data/reports", description="where `astrotrain data report` writes")

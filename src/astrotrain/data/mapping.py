@@ -6,12 +6,25 @@
 | T_star [K] | st_teff | row rejected |
 | radius [R⊕] | pl_rade | from pl_bmasse, Chen & Kipping (2017) mass-radius relation |
 | gravity [m s-2] | 9.81 × pl_bmasse / pl_rade² | mass from radius, Chen & Kipping (2017) (only below 14.3 R⊕, where it is invertible) |
-| P_rot [d] | pl_orbper (tidally locked: rotation = orbit) | `clero.orbital_period(F_star, T_star)` |
-| P0, CO2, CH4 | not observed | the default atmosphere of the config (`data.archive.default_atmosphere`) |
+| P_rot [d] | the input CSV's `P_rot`, else pl_orbper (tidally locked: rotation = orbit, an assumption) | `clero.orbital_period(F_star, T_star)` |
+| P0, CO2, CH4 | the input CSV's value or `_min`/`_max` prior bounds | the default atmosphere of the config (`data.archive.default_atmosphere`); `predict` draws the universe's prior |
 
-Every row gets `imputed` (the inputs that were not measured) and whether it lies inside
-CLERO's core and extended domains. Rows that cannot be mapped are returned with the reason;
-none is dropped silently.
+Every row says what it rests on, in four columns:
+
+* `imputed` — inputs derived rather than measured, with how: `F_star (L/a²)`, `radius (Chen &
+  Kipping 2017)`, `gravity (mass: Chen & Kipping 2017)`, `gravity (archive M-R mass)` — the archive
+  itself fills 2,883 of the snapshot's masses from a mass-radius relation (`pl_bmassprov`), which
+  are no measurements either — and `P_rot (clero.orbital_period)`;
+* `assumed` — `P_rot = orbital period (tidal locking)` for every planet whose rotation the input
+  does not give;
+* `caveats` — what the archive's flags say: a mass that is M sin i (`pl_bmassprov` Msini: a
+  radial-velocity minimum mass, so the gravity is a lower bound; `msini` is true and `predict`
+  marginalises the isotropic inclination prior, with the radius of each inclination's mass — a
+  planet seen in radial velocity alone has no measured radius), and values that are upper or lower
+  limits (`*lim`);
+* `in_core_domain`, `in_extended_domain` — all 8 inputs inside CLERO's ranges.
+
+Rows that cannot be mapped are returned with the reason; none is dropped silently.
 """
 
 from __future__ import annotations
@@ -29,6 +42,12 @@ SUN_TEFF = 5772.0  # K (IAU 2015 nominal)
 TERRAN = (1.008, 0.279, 2.04)  # C, S, upper mass
 NEPTUNIAN = (0.808, 0.589, 131.6)  # up to 0.414 Jupiter masses
 JOVIAN = (17.739, -0.044)
+
+
+MASS_PROVENANCE = {"Mass": "measured", "Msin(i)/sin(i)": "measured (M sin i with i from the transit)", "Msini": "M sin i",
+                   "M-R relationship": "archive mass-radius relation"}
+LIMIT_FLAGS = {"pl_bmasselim": "pl_bmasse", "pl_radelim": "pl_rade", "pl_insollim": "pl_insol", "st_tefflim": "st_teff", "pl_orbperlim": "pl_orbper"}
+ATMOSPHERE = ("P0", "CO2", "CH4")
 
 
 @dataclass
@@ -72,6 +91,13 @@ def in_domain(inputs, domain: dict) -> np.ndarray:
     return ok
 
 
+def _column(f, name: str):
+    """A column of the archive rows, or an all-missing one (a cached TAP table or a minimal export may lack it)."""
+    import pandas as pd
+
+    return f[name] if name in f else pd.Series([np.nan] * len(f), index=f.index)
+
+
 def map_archive(frame, default_atmosphere: dict[str, float]) -> MappedPlanets:
     """Archive rows (`nasa.read_archive_csv(...).frame` or the cached table) → CLERO inputs + flags."""
     import clero
@@ -81,13 +107,15 @@ def map_archive(frame, default_atmosphere: dict[str, float]) -> MappedPlanets:
     mass_given, radius_given = f["pl_bmasse"].notna(), f["pl_rade"].notna()
     radius = f["pl_rade"].where(radius_given, radius_from_mass(f["pl_bmasse"]))
     mass = f["pl_bmasse"].where(mass_given, mass_from_radius(f["pl_rade"]))
-    flux_given = f["pl_insol"].notna()
+    flux_given, orbit_given = f["pl_insol"].notna(), _column(f, "pl_orbsmax").notna()
     f_star = (f["pl_insol"] * SOLAR_CONSTANT).where(
-        flux_given, instellation(f["st_teff"], f["st_rad"], f["pl_orbsmax"], f["pl_orbper"], f["st_mass"])
+        flux_given, instellation(f["st_teff"], _column(f, "st_rad"), _column(f, "pl_orbsmax"), f["pl_orbper"], _column(f, "st_mass"))
     )
+    user_rotation = pd.to_numeric(_column(f, "P_rot"), errors="coerce")
     period_given = f["pl_orbper"].notna()
     with np.errstate(invalid="ignore", divide="ignore"):
-        period = f["pl_orbper"].where(period_given, pd.Series(clero.orbital_period(f_star, f["st_teff"])))
+        estimate = pd.Series(clero.orbital_period(f_star, f["st_teff"]))
+    period = user_rotation.where(user_rotation.notna(), f["pl_orbper"].where(period_given, estimate))
     out = pd.DataFrame({
         "pl_name": f["pl_name"],
         "T_star": f["st_teff"],
@@ -95,15 +123,17 @@ def map_archive(frame, default_atmosphere: dict[str, float]) -> MappedPlanets:
         "radius": radius,
         "gravity": EARTH_GRAVITY * mass / radius**2,
         "P_rot": period,
-        **{k: float(default_atmosphere[k]) for k in ("P0", "CO2", "CH4")},
+        **_atmosphere(f, default_atmosphere),
     })
     if "source_line" in f:  # the reader's line numbers travel with the rows (predict reports them)
         out.insert(1, "source_line", f["source_line"])
-    imputed = [
-        ",".join(name for name, given in (("F_star", fg), ("radius", rg), ("gravity", mg and rg), ("P_rot", pg)) if not given)
-        for fg, rg, mg, pg in zip(flux_given, radius_given, mass_given, period_given)
-    ]
-    out["imputed"] = imputed
+    provenance = _column(f, "pl_bmassprov").astype(object).where(_column(f, "pl_bmassprov").notna(), None)
+    out["mass_provenance"] = [MASS_PROVENANCE.get(p, str(p)) if p is not None else ("Chen & Kipping 2017 from the radius" if not m else "unknown")
+                              for p, m in zip(provenance, mass_given)]
+    out["msini"] = (provenance == "Msini").to_numpy()
+    out["imputed"] = [_imputed(*row) for row in zip(flux_given, orbit_given, radius_given, mass_given, provenance, user_rotation.notna(), period_given)]
+    out["assumed"] = np.where(user_rotation.notna(), "", "P_rot = orbital period (tidal locking)")
+    out["caveats"] = _caveats(f, out["msini"].to_numpy())
     reasons = _reasons(f, out)
     rejected = [
         {"pl_name": name, "line": int(line) if line == line else None, "reason": reason}
@@ -115,6 +145,53 @@ def map_archive(frame, default_atmosphere: dict[str, float]) -> MappedPlanets:
     out["in_core_domain"] = in_domain(out, clero.CORE_DOMAIN)
     out["in_extended_domain"] = in_domain(out, clero.EXTENDED_DOMAIN)
     return MappedPlanets(out, rejected)
+
+
+def _atmosphere(f, default: dict[str, float]) -> dict:
+    """P0, CO2, CH4 (the input's value, else the default) and the bounds of each planet's prior
+    (`prior_<name>_min/_max`: the input's value twice, its own bounds, or NaN = the universe's prior)."""
+    import pandas as pd
+
+    out = {}
+    for name in ATMOSPHERE:
+        value = pd.to_numeric(_column(f, name), errors="coerce")
+        lo, hi = (pd.to_numeric(_column(f, f"{name}_{b}"), errors="coerce") for b in ("min", "max"))
+        out[name] = value.where(value.notna(), np.sqrt(lo * hi).where(lo.notna() & hi.notna(), float(default[name])))
+        out[f"prior_{name}_min"] = value.where(value.notna(), lo)
+        out[f"prior_{name}_max"] = value.where(value.notna(), hi)
+    return out
+
+
+def _imputed(flux, orbit, radius, mass, provenance, user_rotation, period) -> str:
+    """What the mapping derived for one row, and how (module docstring)."""
+    items = []
+    if not flux:
+        items.append("F_star (L/a²)" if orbit else "F_star (L, Kepler's third law)")
+    if not radius:
+        items.append("radius (Chen & Kipping 2017)")
+    elif provenance == "Msini":  # no transit: the archive's radius is a mass-radius radius of the minimum mass
+        items.append("radius (archive M-R radius of M sin i)")
+    if not mass:
+        items.append("gravity (mass: Chen & Kipping 2017)")
+    elif provenance == "M-R relationship":
+        items.append("gravity (archive M-R mass)")
+    if not user_rotation and not period:
+        items.append("P_rot (clero.orbital_period)")
+    return "; ".join(items)
+
+
+def _caveats(f, msini: np.ndarray) -> list[str]:
+    out = []
+    for i in range(len(f)):
+        items = ["gravity is a lower bound: pl_bmasse is M sin i (inclination marginalised)"] if msini[i] else []
+        for flag, column in LIMIT_FLAGS.items():
+            value = _column(f, flag).iloc[i]
+            if value == 1:
+                items.append(f"{column} is an upper limit ({flag}=1)")
+            elif value == -1:
+                items.append(f"{column} is a lower limit ({flag}=-1)")
+        out.append("; ".join(items))
+    return out
 
 
 def _reasons(f, out) -> list[str]:

@@ -28,9 +28,15 @@ TABLE = "pscomppars"
 COLUMNS = (
     "pl_name", "hostname", "discoverymethod", "pl_orbper", "pl_orbsmax", "pl_rade", "pl_bmasse",
     "pl_insol", "pl_eqt", "st_teff", "st_rad", "st_mass", "sy_dist",
+    # the caveats the archive attaches: where the mass comes from (Mass, Msini, Msin(i)/sin(i),
+    # M-R relationship) and the limit flags (1: the value is an upper limit, -1: a lower limit)
+    "pl_bmassprov", "pl_bmasselim", "pl_radelim", "pl_insollim", "st_tefflim", "pl_orbperlim",
 )
 REQUIRED = ("pl_name", "pl_orbper", "pl_rade", "pl_bmasse", "pl_insol", "st_teff")
-TEXT_COLUMNS = ("pl_name", "hostname", "discoverymethod")
+TEXT_COLUMNS = ("pl_name", "hostname", "discoverymethod", "pl_bmassprov")
+PRIOR_COLUMNS = ("P_rot", "P0", "P0_min", "P0_max", "CO2", "CO2_min", "CO2_max", "CH4", "CH4_min", "CH4_max")
+"""Optional columns of a user's input CSV (not archive columns): a planet's known rotation period [d],
+and its atmosphere — a value, or the bounds of a log-uniform prior — replacing the universe's prior."""
 CACHE_NAME = TABLE
 
 
@@ -90,17 +96,17 @@ def read_archive_csv(path: str | Path) -> ArchiveTable:
         raise UserError(f"archive file {path} lacks required columns {missing}; export them from the archive (table {TABLE})")
     frame = pd.DataFrame(rows, columns=header)
     frame.insert(0, "source_line", lines)
-    for column in COLUMNS:  # optional columns the mapping can use for imputation: missing = unknown
+    for column in COLUMNS + PRIOR_COLUMNS:  # optional columns the mapping can use: missing = unknown
         if column not in frame.columns:
             frame[column] = ""
-    for column in [c for c in COLUMNS if c not in TEXT_COLUMNS]:
+    for column in [c for c in COLUMNS + PRIOR_COLUMNS if c not in TEXT_COLUMNS]:
         raw = frame[column].str.strip()
         numbers = pd.to_numeric(raw, errors="coerce")
         bad = numbers.isna() & (raw != "")
         for line, value in zip(frame.loc[bad, "source_line"], raw[bad]):
             rejected.append({"line": int(line), "column": column, "value": value, "reason": "not a number; treated as missing"})
         frame[column] = numbers
-    keep = ["source_line", *COLUMNS]
+    keep = ["source_line", *COLUMNS, *PRIOR_COLUMNS]
     return ArchiveTable(frame[keep].reset_index(drop=True), rejected, descriptions, str(path))
 
 

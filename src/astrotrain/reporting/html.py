@@ -20,6 +20,7 @@ from ..fsutil import atomic_write_text
 from ..registry import COMPONENTS
 from ..training import run_dir as rd
 from .plots import PLOTS_DIR, training_curves
+from .science import leakage_section, sanity_section, validity_section
 
 REPORT_ASSETS = "report"  # <run>/report/*.png: the plots drawn for the report itself
 
@@ -89,9 +90,11 @@ def _component_section(root: Path, run: Path) -> str:
         out.append(_metrics_table(metrics))
     else:
         out.append("<p class='interrupted'>not finished: no held-out metrics yet</p>")
+    out.append(leakage_section(run))
     ablation = _json(run / "ablation.json")
     if ablation:
         out.append(_ablation_table(ablation))
+    out.append(validity_section(run))
     benchmark = _json(run / "benchmark.json")
     if benchmark:
         out.append(_benchmark_table(benchmark))
@@ -155,7 +158,7 @@ def _predictions_section(root: Path, summary_path: Path) -> str:
     link = csv.relative_to(root).as_posix() if csv.is_relative_to(root) else str(csv)
     return (f"<h3>Predictions: {_e(summary['source'])} ({summary['planets']} planets; backend {_e(summary['backend'])})</h3>"
             f"<p>{_e(counts)} · <a href='{_e(link)}'>ranked CSV</a></p><table><tr><th>#</th><th>planet (inside CLERO's core domain)</th>"
-            f"<th>habitable fraction</th><th>climate state</th></tr>{rows}</table><div class='gallery'>{figures}</div>")
+            f"<th>habitable fraction</th><th>climate state</th></tr>{rows}</table>{sanity_section(summary)}<div class='gallery'>{figures}</div>")
 
 
 def _study_section(study: dict) -> str:

@@ -225,7 +225,7 @@ def check_pipeline(cfg) -> list[str]:
 
 
 def _check_fusion_inputs(cfg, pretrain: list[str]) -> None:
-    from ..components.multimodal.config import MODALITIES
+    from ..components.multimodal.config import MODALITIES, RETRIEVED_THROUGH
 
     if "integrate" not in cfg.pipeline.phases or not cfg.components.multimodal.enabled:
         return
@@ -237,7 +237,8 @@ def _check_fusion_inputs(cfg, pretrain: list[str]) -> None:
 
         pretrained_components(cfg)  # every lent run exists, finished, on this universe and split
         return
-    off = [f"{m} (components.{MODALITIES[m]}.enabled is false)" for m in cfg.components.multimodal.modalities if MODALITIES[m] not in pretrain]
+    off = [f"{m} (components.{c}.enabled is false)" for m in cfg.components.multimodal.modalities
+           for c in (MODALITIES[m], RETRIEVED_THROUGH.get(m)) if c is not None and c not in pretrain]
     if off:
         raise UserError("components.multimodal.modalities fuses " + ", ".join(off)
                         + ": enable those components or drop the modalities from components.multimodal.modalities")

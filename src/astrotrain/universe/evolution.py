@@ -6,9 +6,9 @@ C_c and the mantle C_m; the total C_a + C_c + C_m is conserved exactly by the eq
     dC_a/dt = F_out − W          dC_c/dt = W − C_c / τ_sub          dC_m/dt = C_c / τ_sub − F_out
 
 * outgassing declines with the planet's interior heat: F_out = k_out e^(−t/τ_out) C_m;
-* silicate weathering (Walker, Hays & Kasting 1981): W = W⊕ (f_land / 0.3) (pCO2 / p⊕)^β
+* silicate weathering (Walker, Hays & Kasting 1981): W = W⊕ w (f_land / 0.3) (pCO2 / p⊕)^β
   exp((T − T⊕) / T_e), β = 0.3, T_e = 13.7 K, p⊕ = 280 µbar, T⊕ = 288 K, W⊕ = 60 bar/Gyr
-  (Earth's ~7 Tmol C/yr);
+  (Earth's ~7 Tmol C/yr), w the planet's weatherability (lithology, runoff, soil: a free factor);
 * the ocean holds `OCEAN_BUFFER` times the atmosphere's CO2: pCO2 = C_a / (1 + OCEAN_BUFFER);
 * the star brightens as the Sun does (Gough 1981): S(t) = F⋆ / (1 + 0.4 (1 − t/t⊙)), t⊙ =
   4.57 Gyr, with F⋆ the planet's universe instellation, reached at t⊙ (the grid's last point,
@@ -23,6 +23,16 @@ C_c and the mantle C_m; the total C_a + C_c + C_m is conserved exactly by the eq
   with the *oxygenation switch* s(t) = logistic((t − t_ox) / 50 Myr) for oxygenic biospheres
   (a Great Oxidation Event at t_ox), s = 1 from the start for abiotic water-loss / photolysis
   O2 (built while the star is young), s = 0 otherwise; O2* is the planet's O2 today.
+
+**Anchored to today's climate.** The trajectory must end where the planet's climate is: its
+present-day pCO2 (at 4.5 Gyr) is the planet's own CO2 × P0, the value CLERO computed its climate
+with. The weatherability w is the free driver solved for (`anchor_present_co2`): at the
+quasi-steady present (the atmosphere-ocean relaxes in ~10⁵ yr), W(p*, T(p*)) ∝ w p*^β e^(T/T_e)
+balances the outgassing, so d ln p / d ln w = −1/γ with γ = β + (dT/d ln p)/T_e, and a Newton
+step ln w ← ln w + γ (ln p − ln p*) per integration converges in 2-4 passes (the outgassing moves
+little with w). The carbon inventory is raised where the drawn one cannot hold the present
+atmosphere-ocean carbon ((1 + OCEAN_BUFFER) p*) twice over. A planet still more than
+`ANCHOR_TOLERANCE_DEX` off after the passes (w at its bound) is recorded in the manifest.
 
 Integrated with `scipy.integrate.solve_ivp` (LSODA with the analytic Jacobian: the
 atmosphere-ocean relaxes in ~10⁵ yr, 10⁴ times faster than the Gyr evolution, a stiff system;
@@ -63,9 +73,15 @@ OXYGENATION_WIDTH = 0.05  # Gyr
 STATE = ("C_atmosphere_ocean", "C_carbonate", "C_mantle", "pO2")
 OUTPUTS = ("pCO2", "temperature", "pO2", "C_atmosphere_ocean", "C_carbonate", "C_mantle")
 OUTPUT_UNITS = {"pCO2": "bar", "temperature": "K", "pO2": "bar", "C_atmosphere_ocean": "bar", "C_carbonate": "bar", "C_mantle": "bar"}
-DRIVERS = ("F_star", "C_total", "atmosphere_fraction_0", "k_outgassing", "tau_outgassing", "tau_subduction", "land_fraction", "O2_today", "t_oxygenation", "o2_mode")
+DRIVERS = ("F_star", "C_total", "atmosphere_fraction_0", "k_outgassing", "tau_outgassing", "tau_subduction", "land_fraction",
+           "weatherability", "O2_today", "t_oxygenation", "o2_mode")
 O2_MODES = {"none": 0, "biotic": 1, "abiotic": 2}
 CHUNK = 1024  # planets integrated together as one stacked system by integrate_all
+ANCHOR_PASSES = 8  # integrations at most while solving for the weatherability
+ANCHOR_TOLERANCE_DEX = 0.02  # |log10 pCO2(4.5 Gyr) − log10(CO2 P0)| counted as anchored
+WEATHERABILITY_BOUNDS = (1e-4, 1e4)  # the solved factor stays within these
+MAX_ANCHOR_STEP = np.log(10.0)  # one decade of weatherability per pass at most
+CARBON_HEADROOM = 2.0  # C_total >= this × the present atmosphere-ocean carbon
 
 
 def luminosity_factor(t_gyr):
@@ -79,13 +95,14 @@ def surface_temperature(instellation, pco2, xp=np):
     return t_eq + DT_OTHER_K + CO2_SENSITIVITY * xp.log1p(pco2 / P_CO2_KNEE)
 
 
-def weathering(pco2, temperature, land_fraction) -> np.ndarray:
+def weathering(pco2, temperature, land_fraction, weatherability=1.0) -> np.ndarray:
     """Silicate weathering [bar/Gyr] of Walker, Hays & Kasting (1981)."""
-    return W_EARTH * (land_fraction / 0.3) * (np.maximum(pco2, 0.0) / P_EARTH) ** BETA * np.exp((temperature - T_EARTH) / T_E)
+    return W_EARTH * weatherability * (land_fraction / 0.3) * (np.maximum(pco2, 0.0) / P_EARTH) ** BETA * np.exp((temperature - T_EARTH) / T_E)
 
 
 def draw_drivers(f_star, o2_today, o2_mode, seed: int) -> dict[str, np.ndarray]:
-    """Per-planet box-model parameters (log-uniform where they span decades)."""
+    """Per-planet box-model parameters (log-uniform where they span decades); weatherability 1
+    until `anchor_present_co2` solves for it."""
     rng = np.random.default_rng([seed, 0xE701])
     n = len(f_star)
 
@@ -100,6 +117,7 @@ def draw_drivers(f_star, o2_today, o2_mode, seed: int) -> dict[str, np.ndarray]:
         "tau_outgassing": rng.uniform(1.0, 5.0, n),  # Gyr, decline of the mantle's degassing
         "tau_subduction": log_uniform(0.3, 3.0),  # Gyr, carbonate recycling into the mantle
         "land_fraction": rng.uniform(0.05, 0.6, n),  # exposed weatherable land
+        "weatherability": np.ones(n),  # solved for by anchor_present_co2
         "O2_today": np.asarray(o2_today, dtype=np.float64),  # bar
         "t_oxygenation": rng.uniform(1.0, 3.5, n),  # Gyr, when an oxygenic biosphere tips the O2 balance
         "o2_mode": np.asarray(o2_mode, dtype=np.int64),
@@ -130,7 +148,7 @@ def fluxes(t, c_a, d):
     k = k_out e^(−t/τ_out); numpy arrays of any shape, broadcast against the drivers `d`."""
     pco2 = np.maximum(c_a, 0.0) / (1.0 + OCEAN_BUFFER)
     temp = surface_temperature(d["F_star"] * luminosity_factor(t), pco2)
-    return pco2, temp, weathering(pco2, temp, d["land_fraction"]), d["k_outgassing"] * np.exp(-t / d["tau_outgassing"])
+    return pco2, temp, weathering(pco2, temp, d["land_fraction"], d["weatherability"]), d["k_outgassing"] * np.exp(-t / d["tau_outgassing"])
 
 
 def rates(t, c_a, c_c, c_m, o2, d):
@@ -284,3 +302,45 @@ def integrate_all(drivers: dict[str, np.ndarray], progress=None, method: str = "
                 out[name][i] = trajectory[name]
             ok[i] = True
     return out, ok, failures
+
+
+def anchor_present_co2(drivers: dict[str, np.ndarray], present_pco2: np.ndarray, progress=None, **solver):
+    """Solve each planet's weatherability so that its pCO2 at 4.5 Gyr is `present_pco2` [bar]
+    (module docstring, "Anchored to today's climate"). Returns (drivers with `weatherability` and
+    `C_total` set, trajectories, ok, failures, anchor record); each pass integrates only the
+    planets not yet anchored."""
+    d = {k: np.array(v, copy=True) for k, v in drivers.items()}
+    target = np.log(np.asarray(present_pco2, dtype=np.float64))
+    d["C_total"] = np.maximum(d["C_total"], CARBON_HEADROOM * (1.0 + OCEAN_BUFFER) * np.exp(target))
+    lo, hi = np.log(WEATHERABILITY_BOUNDS)
+    out, ok, failures = integrate_all(d, progress=progress, **solver)
+    slope = np.full(len(target), np.nan)  # d(error)/d(ln w): Newton's estimate first, then the secant's
+    last = (np.log(d["weatherability"]), np.log(np.maximum(out["pCO2"][:, -1], 1e-30)) - target)
+    for _ in range(ANCHOR_PASSES - 1):
+        log_w, error = last
+        todo = np.flatnonzero(ok & (np.abs(error) > ANCHOR_TOLERANCE_DEX * np.log(10.0) / 2))
+        if len(todo) == 0:
+            break
+        pco2 = np.exp(target[todo])
+        newton = -1.0 / (BETA + CO2_SENSITIVITY * pco2 / (P_CO2_KNEE + pco2) / T_E)
+        step_slope = np.where(np.isfinite(slope[todo]) & (slope[todo] < 0), slope[todo], newton)
+        step = np.clip(-error[todo] / step_slope, -MAX_ANCHOR_STEP, MAX_ANCHOR_STEP)  # damped: a wild secant step stiffens the system
+        new_log_w = np.clip(log_w[todo] + step, lo, hi)
+        trial = {**d, "weatherability": d["weatherability"].copy()}
+        trial["weatherability"][todo] = np.exp(new_log_w)
+        redo, redo_ok, _ = integrate_all({k: v[todo] for k, v in trial.items()}, **solver)
+        done = todo[redo_ok]  # a failed re-integration keeps its factor and stored trajectory
+        new_error = np.log(np.maximum(redo["pCO2"][redo_ok, -1], 1e-30)) - target[done]
+        moved = new_log_w[redo_ok] - log_w[done]
+        slope[done] = np.where(np.abs(moved) > 1e-9, (new_error - error[done]) / np.where(moved == 0, 1.0, moved), np.nan)
+        d["weatherability"][done] = np.exp(new_log_w[redo_ok])
+        for name in OUTPUTS:
+            out[name][done] = redo[name][redo_ok]
+        last = (np.log(d["weatherability"]), np.log(np.maximum(out["pCO2"][:, -1], 1e-30)) - target)
+    error_dex = np.abs(np.log10(np.maximum(out["pCO2"][:, -1], 1e-30)) - target / np.log(10.0))
+    missed = np.flatnonzero(ok & ~(error_dex <= ANCHOR_TOLERANCE_DEX))
+    record = {"tolerance_dex": ANCHOR_TOLERANCE_DEX, "anchored": int(ok.sum() - len(missed)),
+              "missed": [{"planet": int(i), "error_dex": round(float(error_dex[i]), 4), "weatherability": float(d["weatherability"][i])}
+                         for i in missed],
+              "median_error_dex": float(np.median(error_dex[ok])) if ok.any() else None}
+    return d, out, ok, failures, record

@@ -17,7 +17,7 @@ import numpy as np
 from ..fsutil import atomic_directory, atomic_write_json
 from ..hashing import sha256_file, sha256_json, sha256_tree
 from .biosphere import SCENARIOS, draw_atmospheres
-from .evolution import O2_MODES, OUTPUT_UNITS, TIME_GRID_GYR, draw_drivers, integrate_all
+from .evolution import O2_MODES, OUTPUT_UNITS, TIME_GRID_GYR, anchor_present_co2, draw_drivers
 from .labels import climate_states, habitable_fraction
 from .sampling import PARAMETER_NAMES, PARAMETER_UNITS, sample_parameters
 from .store import (
@@ -35,7 +35,7 @@ from .store import (
 )
 from .terminator import terminator_state
 
-FORMAT_VERSION = 4  # 2: atmosphere (biosphere, gases, terminator) and evolution slices; 3: H2O with the planet's dry μ; 4: evolution integrated in chunks as one stacked system
+FORMAT_VERSION = 5  # the layout and meaning of the stored data; history in CHANGELOG.md
 PLANET_CHUNK = 64
 
 
@@ -103,7 +103,7 @@ def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
                 warnings.simplefilter("ignore", UserWarning)  # sampled inside the core domain by construction
                 out = emulator.predict(batch)
             states[start:stop] = climate_states(out, batch)
-            hab[start:stop] = habitable_fraction(out["surface_temperature"])
+            hab[start:stop] = habitable_fraction(out["surface_temperature"], batch["P0"])
             global_ts[start:stop] = np.einsum("pij,ij->p", out["surface_temperature"], _weights(n_lat, n_lon))
             for name in SURFACE_FIELDS:
                 arrays[name][start:stop] = out[name].astype(np.float32)
@@ -126,7 +126,7 @@ def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
         cube_state = {k: v for k, v in terminator.items() if k != "specific_humidity"}  # as x_H2O in the inventory
         atmosphere_table = pd.DataFrame({"planet": np.arange(n, dtype=np.int64), **atmosphere, **cube_state})
         atmosphere_table.to_parquet(tmp / ATMOSPHERE_FILE, index=False, compression="zstd")
-        failures = _write_evolution(tmp / EVOLUTION_STORE, params, atmosphere, cfg, progress)
+        failures, anchor = _write_evolution(tmp / EVOLUTION_STORE, params, atmosphere, cfg, progress)
 
         manifest = {
             **_recipe(cfg),
@@ -137,6 +137,7 @@ def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
             "climate_state_counts": {CLIMATE_STATES[k]: int((states == k).sum()) for k in range(len(CLIMATE_STATES))},
             "scenario_counts": {name: int((atmosphere["scenario"] == name).sum()) for name in SCENARIOS},
             "evolution_failures": {"count": len(failures), "planets": failures},
+            "evolution_present_co2_anchor": anchor,
             "files": {
                 PARAMETERS_FILE: sha256_file(tmp / PARAMETERS_FILE),
                 CLIMATE_STORE: sha256_tree(tmp / CLIMATE_STORE),
@@ -158,16 +159,17 @@ def _terminator(out: dict[str, np.ndarray], batch: dict[str, np.ndarray]) -> dic
     return terminator_state(*fields, levels, np.asarray(batch["P0"]) * 1e5, latitude_centers(n_lat), longitude_centers(n_lon))
 
 
-def _write_evolution(path: Path, params: dict[str, np.ndarray], atmosphere: dict[str, np.ndarray], cfg, progress: bool) -> list[dict]:
-    """Integrate every planet's box model; failures are recorded (and NaN), never raised."""
+def _write_evolution(path: Path, params: dict[str, np.ndarray], atmosphere: dict[str, np.ndarray], cfg, progress: bool) -> tuple[list[dict], dict]:
+    """Integrate every planet's box model, anchored to its present-day pCO2 = CO2 × P0; failures are
+    recorded (and NaN), never raised. Returns (failures, the anchoring record)."""
     import zarr
 
     o2_mode = np.where(atmosphere["scenario"] == "inhabited_oxygenic", O2_MODES["biotic"], np.where(atmosphere["x_O2"] > 0, O2_MODES["abiotic"], O2_MODES["none"]))
     drivers = draw_drivers(params["F_star"], atmosphere["x_O2"] * params["P0"], o2_mode, cfg.seed)
     bar = (lambda it: _progress(it, True, f"evolution: {len(params['F_star'])} planets in {len(it)} chunks")) if progress else None
-    trajectories, ok, failures = integrate_all(
-        drivers, progress=bar, method=cfg.evolution_method, rtol=cfg.evolution_rtol, max_evaluations=cfg.evolution_max_evaluations
-    )
+    solver = {"method": cfg.evolution_method, "rtol": cfg.evolution_rtol, "max_evaluations": cfg.evolution_max_evaluations}
+    present_pco2 = np.asarray(params["CO2"]) * np.asarray(params["P0"])  # bar: the climate CLERO computed
+    drivers, trajectories, ok, failures, anchor = anchor_present_co2(drivers, present_pco2, progress=bar, **solver)
     group = zarr.open_group(path, mode="w", zarr_format=3)
     for name, values in {**trajectories, **drivers, "ok": ok, "time": TIME_GRID_GYR}.items():
         dims = ("planet", "time") if values.ndim == 2 else ("time",) if name == "time" else ("planet",)
@@ -175,7 +177,7 @@ def _write_evolution(path: Path, params: dict[str, np.ndarray], atmosphere: dict
         array[...] = values
         if name in OUTPUT_UNITS or name == "time":
             array.attrs["units"] = OUTPUT_UNITS.get(name, "Gyr")
-    return failures
+    return failures, anchor
 
 
 def _weights(n_lat: int, n_lon: int) -> np.ndarray:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-HABITABLE_RANGE_K = (273.15, 373.15)
-"""Liquid water at 1 bar: the surface-temperature window of a habitable cell."""
+from .thermo import liquid_water_range
 
 
 def area_weights(n_lat: int = 32, n_lon: int = 64) -> np.ndarray:
@@ -16,10 +15,12 @@ def area_weights(n_lat: int = 32, n_lon: int = 64) -> np.ndarray:
     return np.repeat(w_lat[:, None] / n_lon, n_lon, axis=1)
 
 
-def habitable_fraction(surface_temperature: np.ndarray) -> np.ndarray:
-    """Area-weighted share of cells with 273.15 K <= Ts <= 373.15 K; `(..., lat, lon)` → `(...)`."""
+def habitable_fraction(surface_temperature: np.ndarray, surface_pressure_bar) -> np.ndarray:
+    """Area-weighted share of cells where surface water is liquid at the planet's own pressure:
+    273.15 K <= Ts <= T_boil(P0) (thermo.boiling_point); `(..., lat, lon)` and `(...)` → `(...)`."""
     ts = np.asarray(surface_temperature)
-    lo, hi = HABITABLE_RANGE_K
+    lo, hi = liquid_water_range(surface_pressure_bar)
+    hi = np.asarray(hi)[..., None, None]
     habitable = (ts >= lo) & (ts <= hi)
     return (habitable * area_weights(*ts.shape[-2:])).sum(axis=(-2, -1))
 

@@ -96,6 +96,8 @@ class DatacubeDataModule(SplitDataModule):
             if "surface_temperature" in inputs else torch.zeros(n),
             target=torch.from_numpy(y.astype(np.float32, copy=False)),  # physical units
             pressure=torch.from_numpy(source.pressure[:, self.levels].astype(np.float32)),
+            epsilon=torch.from_numpy(source.epsilon.astype(np.float32)),
+            kappa=torch.from_numpy(source.kappa.astype(np.float32)),
         )
         self.datasets = {name: full.subset(idx) for name, idx in self.indices.items()}
 

@@ -36,7 +36,7 @@ class ClimateEncoder(nn.Module):
         return self.pretrained.encode(maps, params, self.surface_level)
 
 
-def modality_inputs(cfg, universe) -> dict[str, np.ndarray]:
+def modality_inputs(cfg, universe, upstream=None) -> dict[str, np.ndarray]:
     fields = cfg.components.datacube.input_fields
     return {"climate.maps": np.stack([universe.field(name) for name in fields], axis=1)}
 

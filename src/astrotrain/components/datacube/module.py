@@ -82,12 +82,12 @@ class DatacubeModule(HeldOutMetrics, L.LightningModule):
         if "temperature" not in self.fields:
             return out
         t = pred[:, self.fields.index("temperature")]
-        p = batch["pressure"][:, :, None, None]
+        p, eps, kappa = per_planet_air(batch)
         if "specific_humidity" in self.fields:
             i = self.fields.index("specific_humidity")
-            truth_rh = batch["target"][:, i] / physics.saturation_specific_humidity(batch["target"][:, self.fields.index("temperature")], p)
-            out["rh_penalty"] = physics.relative_humidity_penalty(pred[:, i], t, p, self.cfg.rh_tolerance, allowed=truth_rh)
-        out["stability_penalty"] = physics.static_stability_penalty(t, p, level_dim=1, tolerance_k=self.cfg.stability_tolerance_k)
+            truth_rh = batch["target"][:, i] / physics.saturation_specific_humidity(batch["target"][:, self.fields.index("temperature")], p, eps)
+            out["rh_penalty"] = physics.relative_humidity_penalty(pred[:, i], t, p, eps, self.cfg.rh_tolerance, allowed=truth_rh)
+        out["stability_penalty"] = physics.static_stability_penalty(t, p, kappa, level_dim=1, tolerance_k=self.cfg.stability_tolerance_k)
         return out
 
     # -- steps --------------------------------------------------------------------------------
@@ -120,12 +120,13 @@ class DatacubeModule(HeldOutMetrics, L.LightningModule):
                 c = cube[:, self.fields.index("cloud_fraction")]
                 self._add(f"cloud_outside_{name}", ((c < 0) | (c > 1)).double().mean() * len(truth))
             if "temperature" in self.fields:
-                t, p = cube[:, self.fields.index("temperature")], batch["pressure"][:, :, None, None]
-                theta = physics.potential_temperature(t, p)
+                t = cube[:, self.fields.index("temperature")]
+                p, eps, kappa = per_planet_air(batch)
+                theta = physics.potential_temperature(t, p, kappa)
                 drop = theta[:, :-1] - theta[:, 1:]
                 self._add(f"unstable_share_{name}", (drop > self.cfg.stability_tolerance_k).double().mean() * len(truth))
                 if "specific_humidity" in self.fields:
-                    rh = cube[:, self.fields.index("specific_humidity")] / physics.saturation_specific_humidity(t, p)
+                    rh = cube[:, self.fields.index("specific_humidity")] / physics.saturation_specific_humidity(t, p, eps)
                     self._add(f"supersaturated_share_{name}", (rh > 1 + self.cfg.rh_tolerance).double().mean() * len(truth))
 
     def _compute_metrics(self) -> dict[str, float]:
@@ -154,6 +155,11 @@ class DatacubeModule(HeldOutMetrics, L.LightningModule):
         return with_warmup_cosine(optimizer, self.trainer, c)
 
 
+def per_planet_air(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(level pressures `[B, L, 1, 1]`, ε and κ `[B, 1, 1, 1]`) of each planet's own atmosphere."""
+    return batch["pressure"][:, :, None, None], batch["epsilon"][:, None, None, None], batch["kappa"][:, None, None, None]
+
+
 def fold_time(batch: dict) -> dict:
     """Fold a time axis into the batch: maps `[B, C, T, H, W]` → `[B·T, C, H, W]`, targets
     `[B, F, T, L, H, W]` → `[B·T, F, L, H, W]`, per-planet tensors repeated T times. The model is
@@ -167,7 +173,7 @@ def fold_time(batch: dict) -> dict:
         return x.movedim(axis, 1).reshape(b * t, *x.movedim(axis, 1).shape[2:])
 
     timed = ("maps", "target", "surface_temperature")
-    out = {key: value.repeat_interleave(t, dim=0) for key, value in batch.items() if key not in timed}  # params, pressure
+    out = {key: value.repeat_interleave(t, dim=0) for key, value in batch.items() if key not in timed}  # params, pressure, ε, κ
     out["maps"] = fold(maps, 2)
     if "target" in batch:
         out["target"] = fold(batch["target"], 2)

@@ -5,10 +5,14 @@ Soft, as penalties that are zero on fields that satisfy them:
 
 * relative humidity <= 1: q <= q_sat(T, p), with the saturation vapour pressure over liquid
   water of Bolton (1980, MWR 108, 1046), e_s = 611.2 exp(17.67 (T − 273.15) / (T − 29.65)) Pa,
-  and q_sat = ε e_s / (p − (1 − ε) e_s), ε = 0.622; level pressures from
+  and q_sat = ε e_s / (p − (1 − ε) e_s); level pressures from
   `clero.climate_analysis.pressure_levels(P0)`;
-* static stability: potential temperature θ = T (p_ref / p)^κ, κ = R_d / c_p = 2/7, must not
-  decrease with height by more than a tolerance (a super-adiabatic lapse rate).
+* static stability: potential temperature θ = T (p_ref / p)^κ must not decrease with height by
+  more than a tolerance (a super-adiabatic lapse rate).
+
+ε = M_H2O / μ_dry and κ = R / c_p are each planet's own, from its dry composition
+(`universe/thermo.py`): 0.622 and 2/7 for Earth air, 0.409 and 0.224 for pure CO2 — a CO2
+atmosphere saturates at a lower specific humidity and has a steeper dry adiabat in θ.
 
 CLERO's own fields violate both (it emulates T and q separately): over 1,000 default-universe
 planets, 3.6 % of level cells exceed RH = 1 (9 % on the lowest level; up to 620× at the coldest
@@ -21,8 +25,6 @@ from __future__ import annotations
 
 import torch
 
-EPSILON = 0.622  # M_water / M_dry air
-KAPPA = 2.0 / 7.0  # R_d / c_p of a diatomic ideal gas
 P_REFERENCE = 1.0e5  # Pa, reference pressure of θ
 
 
@@ -31,17 +33,19 @@ def saturation_vapour_pressure(temperature: torch.Tensor) -> torch.Tensor:
     return 611.2 * torch.exp(17.67 * (temperature - 273.15) / (temperature - 29.65))
 
 
-def saturation_specific_humidity(temperature: torch.Tensor, pressure: torch.Tensor) -> torch.Tensor:
-    """q_sat in kg/kg; where e_s reaches the pressure (boiling) it is capped at 1."""
+def saturation_specific_humidity(temperature: torch.Tensor, pressure: torch.Tensor, epsilon) -> torch.Tensor:
+    """q_sat in kg/kg for a dry gas of ε = M_H2O / μ_dry (broadcast against T); capped at 1 where
+    e_s reaches the pressure (boiling)."""
     e_s = torch.minimum(saturation_vapour_pressure(temperature), pressure)
-    return (EPSILON * e_s / (pressure - (1.0 - EPSILON) * e_s)).clamp(max=1.0)
+    return (epsilon * e_s / (pressure - (1.0 - epsilon) * e_s)).clamp(max=1.0)
 
 
-def potential_temperature(temperature: torch.Tensor, pressure: torch.Tensor) -> torch.Tensor:
-    return temperature * (P_REFERENCE / pressure) ** KAPPA
+def potential_temperature(temperature: torch.Tensor, pressure: torch.Tensor, kappa) -> torch.Tensor:
+    """θ = T (p_ref / p)^κ with the planet's κ = R / c_p (broadcast against T)."""
+    return temperature * (P_REFERENCE / pressure) ** kappa
 
 
-def relative_humidity_penalty(q, temperature, pressure, tolerance: float = 0.05, allowed=None) -> torch.Tensor:
+def relative_humidity_penalty(q, temperature, pressure, epsilon, tolerance: float = 0.05, allowed=None) -> torch.Tensor:
     """Mean of max(0, ln RH − ln max(1 + tolerance, allowed))²; `allowed` = the truth's RH, if given.
 
     In log space because RH spans orders of magnitude across levels (a 10⁻⁶ kg/kg error is
@@ -49,14 +53,15 @@ def relative_humidity_penalty(q, temperature, pressure, tolerance: float = 0.05,
     penalty moves humidity towards saturation of the predicted temperature, and does not pull
     the temperature (which the data constrains far better) through the exponential e_s(T).
     """
-    rh = q.clamp_min(1e-30) / saturation_specific_humidity(temperature.detach(), pressure)
+    # q_sat floored too: Bolton's e_s underflows float32 below ~80 K (a cold predicted top level), and ln(q / 0) is no gradient
+    rh = q.clamp_min(1e-30) / saturation_specific_humidity(temperature.detach(), pressure, epsilon).clamp_min(1e-30)
     limit = torch.full_like(rh, 1.0 + tolerance) if allowed is None else torch.clamp(allowed, min=1.0 + tolerance)
     return (torch.log(rh) - torch.log(limit)).clamp_min(0.0).pow(2).mean()
 
 
-def static_stability_penalty(temperature, pressure, level_dim: int = 1, tolerance_k: float = 1.0) -> torch.Tensor:
+def static_stability_penalty(temperature, pressure, kappa, level_dim: int = 1, tolerance_k: float = 1.0) -> torch.Tensor:
     """Mean of max(0, θ_k − θ_{k+1} − tolerance)² over adjacent levels (level 0 lowest); in K²."""
-    theta = potential_temperature(temperature, pressure)
+    theta = potential_temperature(temperature, pressure, kappa)
     drop = theta.narrow(level_dim, 0, theta.shape[level_dim] - 1) - theta.narrow(level_dim, 1, theta.shape[level_dim] - 1)
     return (drop - tolerance_k).clamp_min(0.0).pow(2).mean()
 

@@ -8,7 +8,9 @@ Ingested cubes carry no planet parameters, so their conditioning features are ze
 the identity: the network conditions on the maps alone. Their level pressures come from the
 cube's `level` coordinate (its `units` attribute when that is a pressure, else
 `level_pressure_units` of the config — CAM's `lev` and ROCKE-3D's `plm` are in hPa); levels are
-reordered bottom-up. Area weights are cos(latitude), normalised.
+reordered bottom-up. Area weights are cos(latitude), normalised. The dry-air constants ε and κ
+of the humidity and stability physics are each universe planet's own (its stored composition);
+ingested cubes, which carry no composition, get Earth air's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ...data.features import PARAMETER_NAMES, parameter_features
 from ...errors import UserError
 from ...universe.labels import area_weights
 from ...universe.store import CLIMATE_STORE, MANIFEST_FILE, Universe
+from ...universe.thermo import EARTH_AIR, dry_constants
 
 
 @dataclass
@@ -31,6 +34,8 @@ class CubeSource:
     targets: dict[str, np.ndarray]  # field → (planet, [time,] level, lat, lon), level 0 lowest
     features: np.ndarray  # (planet, n_features) conditioning
     pressure: np.ndarray  # (planet, level) in Pa
+    epsilon: np.ndarray  # (planet,) M_H2O / μ_dry
+    kappa: np.ndarray  # (planet,) R / c_p of the dry gas
     area_weights: np.ndarray  # (lat, lon), summing to 1
     latitude: np.ndarray  # (lat,) cell centres in degrees north
     description: str
@@ -48,6 +53,8 @@ def universe_source(universe: Universe, cfg) -> CubeSource:
         targets={f: universe.field(f, slice(0, n)) for f in cfg.target_fields},
         features=parameter_features(table),
         pressure=np.stack([pressure_levels(float(p)) for p in table["P0"]]).astype(np.float64),
+        epsilon=universe.atmosphere["epsilon"].to_numpy()[:n],
+        kappa=universe.atmosphere["kappa"].to_numpy()[:n],
         area_weights=area_weights(),
         latitude=latitude_centers(32),
         description=f"CLERO universe {universe.path} (first {n} planets)",
@@ -81,11 +88,17 @@ def ingested_source(paths: list[str], cfg) -> CubeSource:
         targets={f: stacked[f].values for f in cfg.target_fields},
         features=np.zeros((stacked.sizes["planet"], len(PARAMETER_NAMES)), dtype=np.float32),
         pressure=pressure,
+        **_earth_air(len(cubes)),
         area_weights=weights / weights.sum(),
         latitude=stacked["lat"].values.astype(np.float64),
         description=f"{len(paths)} ingested datacube(s): {', '.join(paths)}",
         records=[_record(Path(p)) for p in paths],
     )
+
+
+def _earth_air(n: int) -> dict[str, np.ndarray]:
+    air = dry_constants(EARTH_AIR)
+    return {"epsilon": np.full(n, float(air["epsilon"])), "kappa": np.full(n, float(air["kappa"]))}
 
 
 def _record(path: Path) -> dict:

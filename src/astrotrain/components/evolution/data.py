@@ -21,7 +21,7 @@ from ...universe.store import Universe
 
 FEATURES = ("log10_pCO2", "temperature", "log10_pO2", "f_carbonate", "f_mantle")
 PO2_FLOOR = 1e-8  # bar, added before the log (an anoxic atmosphere)
-LOG_DRIVERS = ("C_total", "atmosphere_fraction_0", "k_outgassing", "tau_subduction")
+LOG_DRIVERS = ("C_total", "atmosphere_fraction_0", "k_outgassing", "tau_subduction", "weatherability")
 LINEAR_DRIVERS = ("F_star", "tau_outgassing", "land_fraction", "t_oxygenation")
 
 

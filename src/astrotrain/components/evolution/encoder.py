@@ -34,7 +34,7 @@ class EvolutionEncoder(nn.Module):
         return self.pretrained.hidden(drivers, start).mean(dim=1)
 
 
-def modality_inputs(cfg, universe) -> dict[str, np.ndarray]:
+def modality_inputs(cfg, universe, upstream=None) -> dict[str, np.ndarray]:
     evolution = universe.evolution()
     ok = evolution["ok"].astype(bool)
     start = trajectory_features(evolution)[:, : cfg.components.evolution.start_steps]

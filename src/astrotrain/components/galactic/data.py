@@ -4,7 +4,9 @@ Planets, splits and held-out planets are fusion's (its data module on the fusion
 so the federated and the central model are scored on the same test planets. Training planets go
 to the observatories by host star (`observatories.assign_planets`), validation planets the same
 way (each site validates on its own sky); a planet no observatory holds is simply not observed.
-Each observatory sees spectra with its own instrument (`observatories.observe`).
+Each observatory sees spectra with its own instrument (`observatories.observe`), and its gases
+are what the spectral retrieval makes of *that* spectrum (the retrieval was trained on the
+pipeline's instrument: a coarser or noisier site gets fewer detections, never the truth).
 
 The encoders of the fusion model (lent by phase 1, fine-tuned in phase 2) stay frozen in the
 federation, so each planet's encoder outputs are computed once (`features.<modality>`); the sites train the fusion trunk (projections,
@@ -54,6 +56,14 @@ def encoded(encoders: dict, batch: dict[str, torch.Tensor], chunk: int = 256) ->
     return {**out, **{k: batch[k] for k in TARGETS}}
 
 
+def site_gases(retriever, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The retrieval's detections on the spectra of `batch` (as one observatory observed them)."""
+    from ..spectral.retrieval import gas_detections, retrieve_all
+
+    retrieval = retrieve_all(retriever, *(batch[f"spectrum.{k}"].numpy() for k in ("depth", "sigma", "context", "r_star")))
+    return torch.from_numpy(gas_detections(retrieval, retriever.detection_sigma, retriever.detection_floor))
+
+
 def check_observatories(gc, spectral_cfg) -> None:
     unknown = [f"{o.name}: {o.instrument}" for o in gc.observatories if o.instrument not in spectral_cfg.instruments]
     if unknown:
@@ -83,7 +93,9 @@ def build_shards(cfg, universe, folder: Path) -> dict:
     every = datamodule.every_planet
     t_star = universe.parameters["T_star"].to_numpy()
     shards = {split: assign_planets(t_star, datamodule.indices[split], gc.observatories, cfg.run.seed) for split in ("train", "val")}
-    spectral = pretrained["spectrum"].cfg.components.spectral if "spectrum" in pretrained else None
+    spectral_run = pretrained["spectrum"] if "spectrum" in pretrained else (pretrained["gases"].upstream or {}).get("spectral") if "gases" in pretrained else None
+    spectral = spectral_run.cfg.components.spectral if spectral_run is not None else None
+    retriever = pretrained["gases"].upstream["spectral"].retriever() if "gases" in pretrained else None
     if spectral is not None:
         check_observatories(gc, spectral)
         grid = build_instrument(spectral)
@@ -103,6 +115,8 @@ def build_shards(cfg, universe, folder: Path) -> dict:
                 depth, sigma = observe(clean[planets], grid.wavelength, spectral.instruments[spectral.instrument].resolution, instrument,
                                        np.random.default_rng([cfg.run.seed, 0x5173, k]))
                 batch["spectrum.depth"], batch["spectrum.sigma"] = torch.from_numpy(depth).float(), torch.from_numpy(sigma).float()
+                if retriever is not None:
+                    batch["gases.observed"] = site_gases(retriever, batch).float()
             tensors.update({f"{split}:{name}": v.contiguous() for name, v in encoded(encoders, batch).items()})
             tensors[f"{split}:planet"] = torch.from_numpy(planets)
         save_file(tensors, str(shard_path(folder, k)))

@@ -3,9 +3,11 @@
 Splits are fusion's (its data module: the universe's planet split, minus held-out planets an
 encoder was trained on), so no held-out planet of the LLM was seen by fusion or its encoders.
 Per planet: question + answer tokens (labels only on the answer), fusion's embedding of the
-planet (the projector's input) and fusion's own predictions (climate state, habitable fraction),
-against which the LLM's answers are also scored. Fusion reads what the question gives: every
-modality for a planet asked about with observations, the parameters alone for the others.
+planet (the projector's input) and fusion's own predictions (climate state, habitable fraction,
+P(biosphere)), against which the LLM's answers are also scored. The question gives what fusion
+reads — its catalog entry and, for a planet asked about with observations, the gases its spectrum's
+retrieval detected (fusion's own gases modality) — and fusion reads every modality for such a
+planet, the parameters alone for the others.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ class LLMDataModule(SplitDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        readings, self.indices = fusion_readings(self.lc.fusion, self.universe)
+        readings, self.indices, observations = fusion_readings(self.lc.fusion, self.universe)
         planets = np.concatenate(list(self.indices.values()))
-        self.pairs = {p.planet: p for p in instruction_pairs(self.universe, planets, self.seed, self.lc.observed_share)}
+        pairs = instruction_pairs(self.universe, planets, self.seed, observations["catalog"], observations["detections"], self.lc.observed_share)
+        self.pairs = {p.planet: p for p in pairs}
         self.tokenizer = build_tokenizer(self.lc, [self.text(p) for p in self.indices["train"]])
         for name, idx in self.indices.items():
             ids, mask, labels = self.encode(idx)
@@ -98,8 +101,9 @@ def build_tokenizer(lc, train_texts: list[str]):
 @torch.inference_mode()
 def fusion_readings(fusion_run: str | None, universe):
     """Fusion's reading of every planet of its splits, seeing every modality ("all") or the
-    parameters alone ("parameters"): per split, `embedding` [N, d], predicted `state` and
-    `habitable` fraction; and the splits' planets."""
+    parameters alone ("parameters"): per split, `embedding` [N, d], predicted `state`,
+    `habitable` fraction and `p_biosphere`; the splits' planets; and what an observer has of every
+    planet (`catalog`: its catalog view, `detections`: the retrieval's report, None without a gases modality)."""
     from ...api import load_run
     from ..multimodal.data import MultimodalDataModule
     from ..multimodal.pretrained import pretrained_components
@@ -120,13 +124,23 @@ def fusion_readings(fusion_run: str | None, universe):
                 present = batch["available"] if view == "all" else parameters_only.expand_as(batch["available"])
                 chunks.append(fusion_outputs(model.module.model, batch, present))
             readings[view][name] = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
-    return readings, {k: np.asarray(v) for k, v in datamodule.indices.items()}
+    observations = {"catalog": observed_catalog(model.cfg, universe),
+                    "detections": datamodule.every_planet.tensors["gases.observed"].numpy() if "gases" in model.modalities else None}
+    return readings, {k: np.asarray(v) for k, v in datamodule.indices.items()}, observations
+
+
+def observed_catalog(cfg, universe):
+    """The catalog view fusion's parameters modality reads (the same noise draw), as a table."""
+    from ...data.observation import catalog_view, unknown_atmosphere
+
+    return catalog_view(universe.parameters, cfg.data.observation.catalog_noise.model_dump(), unknown_atmosphere(cfg.data.universe), cfg.run.seed)
 
 
 def fusion_outputs(fusion, batch: dict, present: torch.Tensor) -> dict[str, torch.Tensor]:
     """Embedding (float32), predicted climate state and habitable fraction of a fusion forward pass."""
     out = fusion(batch, present)
-    return {"embedding": out["embedding"].float(), "state": out["state_logits"].argmax(dim=-1), "habitable": out["habitable_fraction"].float()}
+    return {"embedding": out["embedding"].float(), "state": out["state_logits"].argmax(dim=-1), "habitable": out["habitable_fraction"].float(),
+            "p_biosphere": torch.sigmoid(out["biosphere_logit"]).float()}
 
 
 def build_datamodule(cfg, universe) -> LLMDataModule:

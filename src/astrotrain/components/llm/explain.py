@@ -100,10 +100,10 @@ def explain(run: str | Path, planet: str, catalog: str | None = None, max_new_to
 
     from ...api import load_run
     from ...config.loader import read_yaml, validate
-    from ...data.features import parameter_features
+    from ...data.observation import catalog_features, unknown_atmosphere
     from ..multimodal.data import MultimodalDataModule
     from ..multimodal.pretrained import pretrained_components
-    from .data import fusion_outputs, question_token_ids
+    from .data import fusion_outputs, observed_catalog, question_token_ids
     from .instructions import STATES, instruction_pairs, parse_answer, parse_biosphere, question_text
     from .report import generate_answer
 
@@ -125,9 +125,10 @@ def explain(run: str | Path, planet: str, catalog: str | None = None, max_new_to
     fused = fusion.module.model
     with torch.inference_mode():
         if match:
-            question = instruction_pairs(universe, [index], cfg.run.seed, observed_share=1.0)[0].question
             datamodule = MultimodalDataModule(fusion.cfg, universe, pretrained_components(fusion.cfg))
             datamodule.setup()
+            detections = datamodule.every_planet.tensors["gases.observed"].numpy() if "gases" in fusion.modalities else None
+            question = instruction_pairs(universe, [index], cfg.run.seed, observed_catalog(fusion.cfg, universe), detections, observed_share=1.0)[0].question
             batch = datamodule.every_planet[[index]]
             present = batch["available"]
             source = {"universe_planet": index, "truth": {"climate_state": STATES[int(universe.parameters["climate_state"].iloc[index])],
@@ -135,9 +136,10 @@ def explain(run: str | Path, planet: str, catalog: str | None = None, max_new_to
                                                           "biosphere": bool(universe.atmosphere["biosphere"].iloc[index])}}
         else:
             question = question_text(row, template=0)
-            batch = {"parameters.features": torch.from_numpy(parameter_features(pd.DataFrame([row])))}
+            features = catalog_features(pd.DataFrame([row]), {}, unknown_atmosphere(fusion.cfg.data.universe), seed=None)
+            batch = {"parameters.features": torch.from_numpy(features)}
             present = torch.tensor([[m == "parameters" for m in fusion.modalities]])
-            source = {"catalog_planet": row["pl_name"], "parameters": {k: float(row[k]) for k in ("T_star", "F_star", "radius", "gravity", "P_rot", "P0", "CO2", "CH4")},
+            source = {"catalog_planet": row["pl_name"], "parameters": {k: float(row[k]) for k in ("T_star", "F_star", "radius", "gravity", "P_rot")},
                       "imputed": row["imputed"] or None, "in_core_domain": bool(row["in_core_domain"]),
                       "in_extended_domain": bool(row["in_extended_domain"])}
         reading = fusion_outputs(fused, batch, present)

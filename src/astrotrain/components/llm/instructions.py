@@ -1,11 +1,14 @@
-"""Instruction pairs about universe planets: a question (parameters and, where present, what was
-observed) and an answer that states the climate state, the habitable fraction, the biosphere
-evidence and the reasons, with numbers from the truth.
+"""Instruction pairs about universe planets: a question that gives only what an observer has —
+the planet's catalog entry (`data/observation.py`: noisy T⋆, F⋆, radius, gravity, P_rot; no
+atmosphere) and, where observed, the gases the spectral retrieval detected with their errors and
+upper limits (`spectral/retrieval.py`) — and an answer that states the true climate state,
+habitable fraction and biosphere verdict (the targets), with the evidence and reasons read from
+those same observations (an answer never cites a quantity the question did not give).
 
 Every planet gets one pair; its phrasings (question template, answer wording of each field) are
 drawn from a stream seeded by (seed, planet), so the corpus is deterministic and a planet's
 text does not depend on which other planets are in it. A share of the planets (`observed_share`)
-comes with observations of its atmosphere; the others are asked about from their parameters
+comes with observations of its atmosphere; the others are asked about from their catalog entry
 alone, as a catalog planet is, and their answer leaves the biosphere unassessed.
 `parse_answer` reads the climate state and the habitable fraction back out of any answer in
 these formats (the LLM's answer accuracy).
@@ -17,6 +20,8 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..spectral.data import TARGET_GASES as GASES  # the retrieved gases, in the order of the detections' gas axis
 
 STATES = ("snowball", "eyeball", "waterbelt", "globally_temperate", "moist_greenhouse", "runaway_greenhouse")
 STATE_WORDS = {s: s.replace("_", " ") for s in STATES}  # as written in answers
@@ -33,7 +38,7 @@ OBSERVED = (" Its transmission spectrum shows {gases}.", " Observations of its a
 STATE_SENTENCES = ("Climate state: {state}.", "The planet is in a {state} climate.", "Its climate is {state}.")
 HABITABLE_SENTENCES = (
     "Habitable surface fraction: {fraction:.2f}.",
-    "A fraction {fraction:.2f} of the surface is between 273 and 373 K.",
+    "A fraction {fraction:.2f} of the surface holds liquid water (273 K to the boiling point).",
     "The habitable fraction of the surface is {fraction:.2f}.",
 )
 BIOSPHERE_SENTENCES = {
@@ -51,18 +56,37 @@ class InstructionPair:
     observed: bool  # the question gives observations of the atmosphere
 
 
+CO2_RICH_DEX = -2.0  # a detected log10 CO2 above this is called CO2-rich
+
+
 def describe_parameters(row: dict) -> str:
+    """A catalog entry in words (the atmosphere is not in a catalog)."""
     star = "an M dwarf" if row["T_star"] < M_DWARF_T_STAR else "a K or G star"
     return (f"host star T = {row['T_star']:.0f} K ({star}), instellation {row['F_star']:.0f} W/m² "
             f"({row['F_star'] / EARTH_INSTELLATION:.2f} × Earth's), radius {row['radius']:.2f} R_earth, gravity {row['gravity']:.1f} m/s², "
-            f"rotation period {row['P_rot']:.1f} d, surface pressure {row['P0']:.2f} bar, CO2 {row['CO2']:.2g}, CH4 {row['CH4']:.2g}")
+            f"orbital (= rotation) period {row['P_rot']:.1f} d")
 
 
-def reasons(row: dict, state: str) -> str:
-    """One sentence of physical reasons, from the parameters (what the climate mostly follows)."""
+def describe_gases(detections) -> str:
+    """The retrieval's report: '10^x±s' for detected gases, upper limits for the rest."""
+    words = []
+    for gas, (detected, value, sigma) in zip(GASES, detections):
+        words.append(f"{gas} 10^{value:.1f}±{sigma:.1f}" if detected else f"no {gas} (< 10^{value:.1f})")
+    return ", ".join(words)
+
+
+def detected(detections, gas: str) -> float | None:
+    """The retrieved log10 abundance of `gas` where detected, else None."""
+    flag, value, _ = detections[GASES.index(gas)]
+    return float(value) if flag else None
+
+
+def reasons(row: dict, state: str, detections=None) -> str:
+    """One sentence of physical reasons, from what was observed (what the climate mostly follows)."""
     parts = [f"it receives {row['F_star'] / EARTH_INSTELLATION:.2f} × Earth's instellation"]
-    if row["CO2"] >= 0.01:
-        parts.append(f"a CO2-rich atmosphere ({row['CO2']:.2g}) warms it")
+    co2 = detected(detections, "CO2") if detections is not None else None
+    if co2 is not None and co2 >= CO2_RICH_DEX:
+        parts.append(f"a CO2-rich atmosphere (10^{co2:.1f}) warms it")
     if state == "eyeball":
         parts.append("a slowly rotating, tidally locked planet keeps liquid water only near the substellar point")
     elif state in ("moist_greenhouse", "runaway_greenhouse"):
@@ -72,44 +96,47 @@ def reasons(row: dict, state: str) -> str:
     return "Reasons: " + "; ".join(parts) + "."
 
 
-def biosphere_evidence(gases: dict) -> str:
-    o2, n2o, ch4 = gases["x_O2"], gases["x_N2O"], gases["x_CH4"]
-    if n2o > 0:
-        return f"N2O {n2o:.1e} and CH3Cl {gases['x_CH3Cl']:.1e} have no abiotic source" + (f", O2 {o2:.2g}" if o2 > 0 else "")
-    if o2 > 0:
-        return f"O2 {o2:.2g} without biogenic N2O or CH3Cl points to abiotic oxygen"
-    return f"no O2 and no biogenic gases (CH4 {ch4:.1e} is volcanic)"
+def biosphere_evidence(detections) -> str:
+    """What the observed gases say, in the words of an observer (detections only, no truth)."""
+    o2, n2o, ch4 = (detected(detections, g) for g in ("O2", "N2O", "CH4"))
+    if n2o is not None:
+        return f"N2O at 10^{n2o:.1f}" + (f" with O2 at 10^{o2:.1f}" if o2 is not None else "") + ", beyond most abiotic sources"
+    if o2 is not None:
+        return f"O2 at 10^{o2:.1f} without N2O, which abiotic oxygen (water loss, CO2 photolysis) can also explain"
+    return "neither O2 nor N2O detected" + (f"; CH4 at 10^{ch4:.1f} can be volcanic" if ch4 is not None else "")
 
 
-def question_text(row: dict, template: int, seen_gases: list[str] | None = None, observed_template: int = 0) -> str:
-    """The question about a planet: its parameters, and what was observed (None: nothing observed)."""
+def question_text(row: dict, template: int, detections=None, observed_template: int = 0) -> str:
+    """The question about a planet: its catalog entry, and what was observed (None: nothing observed)."""
     question = QUESTIONS[template].format(parameters=describe_parameters(row))
-    if seen_gases is not None:
-        question += OBSERVED[observed_template].format(gases=", ".join(seen_gases) or "no O2, O3, CH4 or N2O")
+    if detections is not None:
+        question += OBSERVED[observed_template].format(gases=describe_gases(detections))
     return question
 
 
-def instruction_pairs(universe, planets: np.ndarray, seed: int, observed_share: float = 1.0) -> list[InstructionPair]:
-    """One question/answer pair per planet in `planets` (universe indices)."""
+def instruction_pairs(universe, planets: np.ndarray, seed: int, catalog, detections=None, observed_share: float = 1.0) -> list[InstructionPair]:
+    """One question/answer pair per planet in `planets` (universe indices). `catalog`: the catalog view
+    of every universe planet (rows by planet); `detections` `[planet, gas, 3]`: the retrieval's report
+    of every planet (None: no planet is observed)."""
     params, atmosphere = universe.parameters, universe.atmosphere
     pairs = []
     for planet in np.asarray(planets, dtype=np.int64):
         rng = np.random.default_rng([seed, 0x11A, int(planet)])
-        row = params.iloc[planet].to_dict()
-        gases = atmosphere.iloc[planet].to_dict()
-        state = STATES[int(row["climate_state"])]
+        row = catalog.iloc[planet].to_dict()
+        truth = params.iloc[planet]
+        state = STATES[int(truth["climate_state"])]
         template, observed_template = rng.integers(len(QUESTIONS)), rng.integers(len(OBSERVED))
-        observed = bool(rng.random() < observed_share)
-        seen = [f"{name} {gases['x_' + name]:.1e}" for name in ("O2", "O3", "CH4", "N2O") if gases["x_" + name] > 0]
-        inhabited = bool(gases["biosphere"])
-        biosphere = BIOSPHERE_SENTENCES[inhabited][rng.integers(2)].format(evidence=biosphere_evidence(gases))
+        observed = bool(rng.random() < observed_share) and detections is not None
+        seen = np.asarray(detections[planet]) if observed else None
+        inhabited = bool(atmosphere["biosphere"].iloc[planet])
+        wording = BIOSPHERE_SENTENCES[inhabited][rng.integers(2)]
         answer = " ".join([
             STATE_SENTENCES[rng.integers(len(STATE_SENTENCES))].format(state=STATE_WORDS[state]),
-            HABITABLE_SENTENCES[rng.integers(len(HABITABLE_SENTENCES))].format(fraction=row["habitable_fraction"]),
-            biosphere if observed else NOT_ASSESSED,
-            reasons(row, state),
+            HABITABLE_SENTENCES[rng.integers(len(HABITABLE_SENTENCES))].format(fraction=truth["habitable_fraction"]),
+            wording.format(evidence=biosphere_evidence(seen)) if observed else NOT_ASSESSED,
+            reasons(row, state, seen),
         ])
-        pairs.append(InstructionPair(int(planet), question_text(row, template, seen if observed else None, observed_template), answer, observed))
+        pairs.append(InstructionPair(int(planet), question_text(row, template, seen, observed_template), answer, observed))
     return pairs
 
 

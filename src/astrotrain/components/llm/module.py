@@ -35,7 +35,7 @@ class LLMModule(HeldOutMetrics, L.LightningModule):
     def __init__(self, cfg, model, projector: PrefixProjector | None, tokenizer, before: dict):
         super().__init__()
         self.cfg, self.model, self.projector, self.tokenizer = cfg, model, projector, tokenizer
-        self.before = before  # offline pre-training: wall time, validation perplexity before LoRA
+        self.before = before  # offline pre-training: wall time, validation and test perplexity before LoRA
         self.nll = MeanMetric()
 
     def loss(self, batch) -> torch.Tensor:
@@ -104,7 +104,8 @@ def build_module(cfg, datamodule) -> LLMModule:
     else:
         base = load_causal_lm(lc.model_name_or_path, quantization=lc.quantization)
     before = {"pretrain_wall_time_s": round(time.perf_counter() - started, 1),
-              "val_perplexity_before_lora": answer_perplexity(base, datamodule.datasets["val"])}
+              "val_perplexity_before_lora": answer_perplexity(base, datamodule.datasets["val"]),
+              "test_perplexity_before_lora": answer_perplexity(base, datamodule.datasets["test"])}  # the split the LoRA figure is on
     base.train()
     model = with_lora(base, lc.lora_r, lc.lora_alpha, lc.lora_dropout, lc.target_modules)
     d_fusion = datamodule.datasets["train"].tensors["fusion_embedding"].shape[1]

@@ -47,7 +47,8 @@ def report(cfg, module, datamodule, run_dir) -> dict:
         state, fraction = parse_answer(answer)
         rows.append({"planet": planet, "observed": bool(test["observed"][i]), "answer": answer, "state": state, "habitable_fraction": fraction, "biosphere": parse_biosphere(answer),
                      "true_state": STATES[int(params["climate_state"].iloc[planet])], "true_habitable_fraction": float(params["habitable_fraction"].iloc[planet]),
-                     "true_biosphere": bool(atmosphere["biosphere"].iloc[planet]), "fusion_state": STATES[int(test["fusion_state"][i])]})
+                     "true_biosphere": bool(atmosphere["biosphere"].iloc[planet]), "fusion_state": STATES[int(test["fusion_state"][i])],
+                     "fusion_biosphere": bool(test["fusion_p_biosphere"][i] > 0.5)})
     atomic_write_json(run_dir / "answers.json", rows)
     module.model.save_pretrained(run_dir / "adapter")
     if module.projector is not None:
@@ -55,6 +56,9 @@ def report(cfg, module, datamodule, run_dir) -> dict:
     module.tokenizer.save_pretrained(run_dir / "tokenizer")
     errors = [abs(r["habitable_fraction"] - r["true_habitable_fraction"]) for r in rows if r["habitable_fraction"] is not None]
     observed = [r for r in rows if r["observed"]]
+    train = datamodule.indices["train"]
+    majority_state = STATES[int(np.bincount(params["climate_state"].to_numpy()[train]).argmax())]
+    majority_biosphere = bool(atmosphere["biosphere"].to_numpy()[train].mean() > 0.5)
     metrics = {
         "answers_generated": len(rows),
         "parsed_state_share": share([r["state"] is not None for r in rows]),
@@ -64,7 +68,10 @@ def report(cfg, module, datamodule, run_dir) -> dict:
         "answer_habitable_fraction_mae": float(np.mean(errors)) if errors else None,  # None: no answer gave a fraction
         "answer_state_accuracy_from_parameters_alone": share([r["state"] == r["true_state"] for r in rows if not r["observed"]]),
         "fusion_state_accuracy_from_parameters_alone": share([r["fusion_state"] == r["true_state"] for r in rows if not r["observed"]]),
+        "majority_state_accuracy_same_planets": share([r["true_state"] == majority_state for r in rows]),
         "answer_biosphere_accuracy": share([r["biosphere"] == r["true_biosphere"] for r in observed]),  # where the question gives observations
+        "fusion_biosphere_accuracy_same_planets": share([r["fusion_biosphere"] == r["true_biosphere"] for r in observed]),
+        "majority_biosphere_accuracy_same_planets": share([r["true_biosphere"] == majority_biosphere for r in observed]),
         "biosphere_left_unassessed_without_observations": share([r["biosphere"] is None for r in rows if not r["observed"]]),
         "generation_latency_ms": 1000 * float(np.median(latencies)),
         **module.before,

@@ -16,6 +16,15 @@ MODALITIES = {  # modality → the pretrained component that lends its encoder
     "evolution": "evolution",
 }
 Modality = Literal["parameters", "climate", "spectrum", "gases", "evolution"]
+RETRIEVED_THROUGH = {"gases": "spectral"}  # modality → the component whose run makes its inputs (the retrieval)
+OBSERVED = ("parameters", "spectrum", "gases")  # what an instrument or a retrieval gives, with its noise
+UNOBSERVABLE = {  # modality → why no observer has it (fusing it needs oracle_modalities=true)
+    "climate": "resolved surface T/ASR/OLR maps: no instrument returns them for a temperate rocky exoplanet (a disc-integrated "
+               "thermal phase curve is the most one could measure, far below a spectrum's signal), and the habitable-fraction label "
+               "is a fixed function of the true surface-temperature map",
+    "evolution": "carbonate-silicate box-model drivers (carbon inventory, outgassing, weatherability, the O2 mode and the oxygenation "
+                 "time) that no telescope measures; the O2 mode encodes the biosphere scenario itself",
+}
 
 
 class MultimodalConfig(
@@ -23,7 +32,11 @@ class MultimodalConfig(
     component_section("Multimodal", unit="planets", max_epochs=20, batch_size=64, lr=0.001, weight_decay=0.0001, warmup_steps=100, min_lr_ratio=0.05)
 ):
     pretrained: str | None = Field(None, description="run directory of a `--mode full` run whose phase 1 lends the encoders (the pipeline sets it)")
-    modalities: list[Modality] = Field(list(MODALITIES), min_length=1, description="modalities fused (each needs its component's pretrained run)")
+    modalities: list[Modality] = Field(list(OBSERVED), min_length=1, description="modalities fused (each needs its component's pretrained run); "
+                                       "the default is every observed one")
+    oracle_modalities: bool = Field(False, description="allow modalities no observer has (climate, evolution): an oracle upper bound, never a "
+                                                       "science figure (the report marks such a run)")
+    shuffled_label_control: bool = Field(True, description="after the test: train the same fusion again on shuffled training labels (it must score at chance)")
     freeze_epochs: int = Field(12, ge=0, description="epochs with the lent encoders frozen; afterwards they train at lr × encoder_lr_ratio")
     encoder_lr_ratio: float = Field(0.1, ge=0, le=1, description="learning rate of the unfrozen encoders, as a share of lr")
     d_model: int = Field(64, ge=8, le=4096, description="token width of the fusion transformer")
@@ -41,6 +54,11 @@ class MultimodalConfig(
     def _distinct_modalities(self):
         if len(set(self.modalities)) != len(self.modalities):
             raise ValueError(f"modalities lists a modality twice: {self.modalities}")
+        oracle = [m for m in self.modalities if m in UNOBSERVABLE]
+        if oracle and not self.oracle_modalities:
+            why = "; ".join(f"{m}: {UNOBSERVABLE[m]}" for m in oracle)
+            raise ValueError(f"modalities {oracle} are not observable ({why}); drop them, or set components.multimodal.oracle_modalities=true "
+                             "for an oracle upper bound that is no science figure")
         if self.freeze_epochs and self.max_epochs is not None and self.freeze_epochs > self.max_epochs:
             raise ValueError(f"freeze_epochs={self.freeze_epochs} exceeds max_epochs={self.max_epochs}")
         return self

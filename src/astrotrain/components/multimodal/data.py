@@ -53,7 +53,7 @@ class MultimodalDataModule(SplitDataModule):
         arrays: dict[str, np.ndarray] = {}
         available = np.ones((n, len(self.modalities)), dtype=bool)
         for i, (modality, source) in enumerate(self.pretrained.items()):
-            inputs = source.lender.modality_inputs(source.cfg, self.universe)
+            inputs = source.modality_inputs(self.universe)
             if "available" in inputs:
                 available[:, i] = inputs.pop("available")
             arrays.update(inputs)
@@ -70,7 +70,8 @@ class MultimodalDataModule(SplitDataModule):
     def treatment(self) -> dict:
         self.setup()
         return treatment_record(self.indices, {
-            "modalities": {m: {"component": s.component, "pretrained_run": str(s.run_dir), "available_share": self.availability[m]}
+            "modalities": {m: {"component": s.component, "pretrained_run": str(s.run_dir), "available_share": self.availability[m],
+                               **({"inputs_from": {c: str(u.run_dir) for c, u in s.upstream.items()}} if s.upstream else {})}
                            for m, s in self.pretrained.items()},
             "targets": ["climate_state (6 classes)", "habitable_fraction", "biosphere"],
             "removed_from_held_out": {**self.held_out_seen, "why": "a pretrained encoder trained on these planets (datacube: its own split of its first max_planets)"},

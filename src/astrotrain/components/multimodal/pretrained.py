@@ -5,6 +5,8 @@ A `--mode full` run keeps each phase-1 component run in `phases/1-pretrain/<comp
 `encoder.py` (the registry's `encoder` entry) says how to read its modality from the universe
 (`modality_inputs`) and how to rebuild its pretrained encoder from the checkpoint (`lend`).
 Every component is rebuilt with the config it was trained with (its run's config.yaml).
+A modality whose inputs another component makes (the gases: retrieved by the spectral run,
+`RETRIEVED_THROUGH`) gets that run as `upstream`, so its inputs are the retrieval's, not the truth.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from ...errors import UserError
 from ...training import run_dir as rd
-from .config import MODALITIES
+from .config import MODALITIES, RETRIEVED_THROUGH
 
 NOT_CONTENT = {"cache_dir", "clero_batch_size"}  # universe settings that do not change which planets it holds
 
@@ -27,14 +29,26 @@ class PretrainedComponent:
     component: str
     run_dir: Path
     cfg: object  # the component run's own MasterConfig
-    lender: object  # its encoder module: MODALITY, modality_inputs(cfg, universe), lend(cfg, state, normalisation)
+    lender: object  # its encoder module: MODALITY, modality_inputs(cfg, universe, upstream), lend(cfg, state, normalisation)
+    upstream: dict | None = None  # component → PretrainedComponent whose run makes this modality's inputs
 
-    def lend(self):
+    def state(self) -> dict:
         from ...training.checkpoint import load_verified
 
-        state = load_verified(self.run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+        return load_verified(self.run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+
+    def lend(self):
         normalisation = json.loads((self.run_dir / rd.NORMALISATION_FILE).read_text())
-        return self.lender.lend(self.cfg, state, normalisation)
+        return self.lender.lend(self.cfg, self.state(), normalisation)
+
+    def retriever(self):
+        """The spectral run's trained retrieval (for a source that is a spectral run)."""
+        from ..spectral.retrieval import Retriever
+
+        return Retriever(self.cfg, self.state())
+
+    def modality_inputs(self, universe) -> dict:
+        return self.lender.modality_inputs(self.cfg, universe, self.upstream or {})
 
 
 def component_run(root: Path, component: str) -> Path:
@@ -43,9 +57,6 @@ def component_run(root: Path, component: str) -> Path:
 
 def pretrained_components(cfg) -> dict[str, PretrainedComponent]:
     """{modality: its finished pretrained run}, or one error listing every modality that has none."""
-    from ...config.loader import read_yaml, validate
-    from ...registry import get_component
-
     mc = cfg.components.multimodal
     if mc.pretrained is None:
         raise UserError("components.multimodal.pretrained is not set: fusion needs pretrained encoders — run the whole pipeline "
@@ -54,19 +65,14 @@ def pretrained_components(cfg) -> dict[str, PretrainedComponent]:
     found, missing, mismatched = {}, [], []
     for modality in mc.modalities:
         component = MODALITIES[modality]
-        run = component_run(root, component)
-        metrics = run / rd.METRICS_FILE
-        if not (metrics.is_file() and "test" in json.loads(metrics.read_text())):
-            missing.append(f"{modality} ({run} has no finished {component} run)")
+        source = _finished_run(root, modality, modality, component, cfg, missing, mismatched)
+        if source is None:
             continue
-        spec = get_component(component)
-        run_cfg = validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE))
-        if spec.reads_universe(run_cfg):
-            for key in ("universe", "split"):
-                recipe = [getattr(c.data, key).model_dump(exclude=NOT_CONTENT) for c in (run_cfg, cfg)]
-                if recipe[0] != recipe[1]:
-                    mismatched.append(f"{run} was trained with different data.{key}")
-        found[modality] = PretrainedComponent(modality, component, run, run_cfg, importlib.import_module(spec.encoder))
+        through = RETRIEVED_THROUGH.get(modality)
+        if through is not None:
+            upstream = _finished_run(root, through, f"{modality} (retrieved by {through})", through, cfg, missing, mismatched)
+            source.upstream = {through: upstream} if upstream is not None else None
+        found[modality] = source
     if mismatched:  # its train planets could be fusion's test planets
         raise UserError("fusion must use the universe and planet split its encoders were trained on: " + "; ".join(mismatched)
                         + ". Set data.universe and data.split as in those runs, or pretrain on this data (python train.py --mode full)")
@@ -74,3 +80,23 @@ def pretrained_components(cfg) -> dict[str, PretrainedComponent]:
         raise UserError("fusion cannot borrow encoders for: " + "; ".join(missing)
                         + ". Finish phase 1 (python train.py --resume <run>) or drop them from components.multimodal.modalities")
     return found
+
+
+def _finished_run(root: Path, modality: str, what: str, component: str, cfg, missing: list, mismatched: list) -> PretrainedComponent | None:
+    """The finished phase-1 run of `component` under `root`, checked to share fusion's universe and split."""
+    from ...config.loader import read_yaml, validate
+    from ...registry import get_component
+
+    run = component_run(root, component)
+    metrics = run / rd.METRICS_FILE
+    if not (metrics.is_file() and "test" in json.loads(metrics.read_text())):
+        missing.append(f"{what} ({run} has no finished {component} run)")
+        return None
+    spec = get_component(component)
+    run_cfg = validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE))
+    if spec.reads_universe(run_cfg):
+        for key in ("universe", "split"):
+            recipe = [getattr(c.data, key).model_dump(exclude=NOT_CONTENT) for c in (run_cfg, cfg)]
+            if recipe[0] != recipe[1]:
+                mismatched.append(f"{run} was trained with different data.{key}")
+    return PretrainedComponent(modality, component, run, run_cfg, importlib.import_module(spec.encoder))

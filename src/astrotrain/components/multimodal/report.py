@@ -1,4 +1,4 @@
-"""After the test: the modality ablation, and the plots of fusion's report.
+"""After the test: the leakage audit (`audit.py`), the modality ablation, and the plots of fusion's report.
 
 Ablation: the test metrics with every modality, with each removed in turn, and with each
 alone, every row on the same planets — those with every fused modality available, so that a
@@ -63,8 +63,11 @@ def report(cfg, module, datamodule, run_dir) -> dict:
     confusion_matrix(confusion, list(CLIMATE_STATES), plots / "confusion_matrix.png", "climate state, test split (all modalities)")
     reliability_diagram(probs.max(axis=1), probs.argmax(axis=1) == state, plots / "calibration.png",
                         f"climate-state calibration (ECE {metrics['ece']:.3f})")
+    from .audit import write_audit
+
+    headline = {f"audit {k}": v for k, v in write_audit(cfg, module, datamodule, run_dir, metrics).items()}
     if not cfg.components.multimodal.ablation:
-        return {}
+        return headline
     rows = []
     for label, shown in subsets(module.model.modalities):
         rows.append({"subset": label, "modalities": shown, **test_metrics(module, datamodule, shown, complete_only=True)[0]})
@@ -74,4 +77,4 @@ def report(cfg, module, datamodule, run_dir) -> dict:
     ranked = sorted(rows, key=lambda r: -r["score"])
     bar_chart([r["subset"] for r in ranked], [r["score"] for r in ranked], plots / "ablation.png",
               "modality ablation (test split)", "score = mean(accuracy, ROC-AUC, 1 − hab. MAE)", highlight="all")
-    return {f"ablation {r['subset']}: score": r["score"] for r in rows}
+    return {**headline, **{f"ablation {r['subset']}: score": r["score"] for r in rows}}

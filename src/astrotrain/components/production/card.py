@@ -13,36 +13,35 @@ from ...fsutil import atomic_write_json, atomic_write_text
 from ...hashing import sha256_file
 from ...training import run_dir as rd
 from ...universe.sampling import PARAMETER_NAMES, PARAMETER_UNITS, core_domain
+from .sanity import markdown as sanity_markdown
 
 CARD_FILE = "MODEL_CARD.md"
 WHAT = {
     "surrogate": "surface-temperature map (32×64, K) + climate state, from the 8 planet parameters (phase-1 transformer)",
     "fast_surrogate": "surface-temperature map (32×64, K), distilled MLP (phase 5) — the model served at scale",
-    "fusion": "climate-state probabilities, habitable fraction, P(biosphere) from the parameters alone (phase-2 fusion)",
+    "fusion": "climate-state probabilities, habitable fraction, P(biosphere) from the catalog entry alone (phase-2 fusion; the atmosphere unknown)",
 }
 
 
-def write_manifest(out: Path, cfg, source, teacher_dir: Path, modalities: list[str], fusion_rmse: float, distillation: dict) -> dict:
-    import numpy as np
+def write_manifest(out: Path, cfg, source, teacher_dir: Path, modalities: list[str], fusion_rmse: float, distillation: dict, predict: dict) -> dict:
+    """`export/manifest.json`: the files with their sha256 and what `predict` reads (`predict`: the draws'
+    quantiles and prior, the validity measurement)."""
     from clero.climate_analysis import CLIMATE_STATES
 
-    from .distill import prior_features
+    from ...data.observation import unknown_atmosphere
 
     pc = cfg.components.production
-    if pc.atmosphere_draws:
-        drawn = prior_features(pc.atmosphere_draws, cfg.run.seed + 1, source.fusion_config().data.universe)
-        atmospheres = {name: (10.0 ** drawn[:, PARAMETER_NAMES.index(name)].astype(np.float64)).tolist() for name in ("P0", "CO2", "CH4")}
-    else:
-        atmospheres = {name: [float(getattr(cfg.data.archive.default_atmosphere, name))] for name in ("P0", "CO2", "CH4")}
     manifest = {
         "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(out.iterdir()) if p.name != "manifest.json"},
         "source_run": str(Path(source.path).resolve()), "surrogate_run": str(teacher_dir.resolve()),
         "inputs": {"features": "[B, 8] float32: " + ", ".join(f"log10 {n}" if n in ("P_rot", "P0", "CO2", "CH4") else n for n in PARAMETER_NAMES),
                    "units": PARAMETER_UNITS},
         "fusion_modalities": modalities, "climate_states": list(CLIMATE_STATES), "grid_shape": [32, 64],
-        "atmospheres": atmospheres, "default_atmosphere": cfg.data.archive.default_atmosphere.model_dump(),
+        "default_atmosphere": cfg.data.archive.default_atmosphere.model_dump(),
+        "unknown_atmosphere": unknown_atmosphere(source.fusion_config().data.universe),  # what fusion's catalog view puts in P0, CO2, CH4
         "fusion_habitable_fraction_rmse": fusion_rmse, "int8": pc.int8, "top_candidates": pc.top_candidates,
         "archive_cache_dir": str(cfg.data.archive.cache_dir), "distillation": {k: v for k, v in distillation.items() if k != "loss_per_epoch"},
+        **predict,
     }
     atomic_write_json(out / "manifest.json", manifest)
     return manifest
@@ -94,6 +93,21 @@ def write_model_card(run_dir: Path, cfg, source, teacher_dir: Path, metrics: dic
         "",
         "`predict` flags every planet outside the core domain (`domain_flags` names the input and the bound) and ranks it after those inside.",
         "",
+        "## Where predictions are trusted: measured error and calibrated σ",
+        "",
+        "Measured the way `predict` predicts (catalog noise, atmosphere drawn from the prior, one representative map per planet): "
+        "the core domain on held-out universe planets (σ floor fitted on validation planets, coverage on test planets), each band between "
+        "the core and the extended domain on CLERO planets drawn there (floor fitted on one half, coverage on the other). A band is predicted "
+        f"only where its habitable-fraction MAE ≤ {manifest['validity']['acceptance']['habitable_mae']:g} and its mean-Ts error ≤ "
+        f"{manifest['validity']['acceptance']['ts_error_K']:g} K; elsewhere the number is withheld.",
+        "",
+        validity_table(manifest["validity"]),
+        "",
+        "Beyond the core domain, planets past a documented climate limit — the runaway greenhouse (Kopparapu et al. 2014, for the host's T_eff "
+        "and the planet's mass, × 1.5 for a synchronous rotator's substellar clouds: Yang et al. 2013, Kopparapu et al. 2016) or the maximum "
+        "greenhouse — carry that limit's label (habitable fraction 0, with the reason) instead of a network's output.",
+        "",
+        *(["## Literature sanity table", "", sanity_markdown(metrics["predict"]["literature_sanity"]), ""] if "predict" in metrics else []),
         "## Metrics (held-out test planets; 95 % bootstrap interval)",
         "",
         _table(["model / backend", "surface-T RMSE (K)", "habitable-fraction MAE", "climate-state accuracy"],
@@ -119,10 +133,13 @@ def write_model_card(run_dir: Path, cfg, source, teacher_dir: Path, metrics: dic
         "",
         "- The truth is CLERO, a Gaussian-process emulator of GCM runs: its own emulation error (relative to the GCMs) comes on top of the figures above.",
         "- CLERO's planets are tidally locked aquaplanets: rotation = orbit, no continents, no seasons. An archive planet's P0, CO2, CH4 are unknown: "
-        "`predict` averages over atmospheres drawn from the universe's prior, and the spread is part of the stated uncertainty.",
+        "`predict` draws them from the universe's prior (or the input's own), reports the representative draw's map and puts the spread into σ.",
         "- Biospheres and their gases are a simulated model, spectra come from an analytic forward model (DESIGN.md): figures about "
         "biosignatures describe that simulation, not real detection performance.",
-        "- Archive inputs are imputed where missing (Chen & Kipping 2017 mass-radius relation, Kepler's third law; the `imputed` column).",
+        "- Archive inputs are imputed where missing (Chen & Kipping 2017 mass-radius relation, Kepler's third law) and the archive's own "
+        "mass-radius masses are no measurements: the `imputed` column names both. M sin i masses are minimum masses: `caveats` says so and "
+        "`predict` marginalises the isotropic inclination prior. P_rot = the orbital period (tidal locking) is assumed unless the input gives "
+        "`P_rot` (the `assumed` column).",
         "",
         "## How to reproduce",
         "",
@@ -138,6 +155,20 @@ def write_model_card(run_dir: Path, cfg, source, teacher_dir: Path, metrics: dic
     path = run_dir / CARD_FILE
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def validity_table(validity: dict) -> str:
+    """Core and bands: errors on the evaluation planets, σ floors and their coverage, and the verdict."""
+    def row(name, region, accepted):
+        e, h, t = region["evaluation"], region["habitable_fraction"], region["mean_ts"]
+        number = lambda v, f: "—" if v is None or v != v else format(v, f)  # noqa: E731
+        return [name, e["planets"], number(e["habitable_fraction_mae"], ".3f"), number(e["mean_ts_error_K"], ".1f"), number(e["state_accuracy"], ".2f"),
+                f"{number(h['floor'], '.3f')} / {number(t['floor'], '.1f')} K", f"{number(h['coverage_68'], '.2f')} / {number(h['coverage_95'], '.2f')}",
+                f"{number(t['coverage_68'], '.2f')} / {number(t['coverage_95'], '.2f')}", accepted]
+    rows = [row("core domain", validity["core"], "trained")]
+    rows += [row(f"{name} ({r['range'][0]:.3g}–{r['range'][1]:.3g})", r, "predicted" if r["accepted"] else "**withheld**") for name, r in validity["bands"].items()]
+    return _table(["region", "planets", "habitable-fraction MAE", "mean-Ts error (K)", "state accuracy", "σ floor (fraction / Ts)",
+                   "coverage 68 / 95 % (fraction)", "coverage 68 / 95 % (Ts)", "predict"], rows)
 
 
 def _table(header: list[str], rows: list[list]) -> str:

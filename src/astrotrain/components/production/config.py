@@ -32,8 +32,12 @@ class ProductionConfig(Section):
     latency_calls: int = Field(300, ge=10, le=100_000, description="batch-1 calls timed for the p50/p95 latency")
     throughput_seconds: float = Field(0.5, gt=0, le=60, description="seconds each (model, backend, batch size) is timed for")
     clero_planets: int = Field(256, ge=1, le=100_000, description="test planets CLERO predicts for the speed-up reference")
-    atmosphere_draws: int = Field(16, ge=0, le=4096, description="predict: unobserved P0, CO2, CH4 drawn from the universe's prior per planet "
-                                                                 "(0 = data.archive.default_atmosphere only)")
+    atmosphere_draws: int = Field(16, ge=1, le=4096, description="predict: draws per planet of the unobserved P0, CO2, CH4 (the universe's prior, "
+                                                                 "or the input's own) and of an M sin i's inclination")
+    validity_planets: int = Field(64, ge=4, le=100_000, description="CLERO planets drawn in each band between the core and the extended domain "
+                                                                  "to measure predict's error there (half calibrate σ, half evaluate)")
+    max_extrapolated_habitable_mae: float = Field(0.10, ge=0, le=1, description="a band is predicted only where the measured habitable-fraction MAE is at most this")
+    max_extrapolated_ts_error_K: float = Field(10.0, ge=0, description="… and the measured mean-surface-temperature error at most this (K)")
     catalog: str | None = Field(None, description="archive CSV the phase predicts at its end; null = the `astrotrain data fetch nasa` cache "
                                                   "when there is one, else no prediction")
     top_candidates: int = Field(6, ge=0, le=50, description="predict: surface-T maps drawn for this many top-ranked planets")

@@ -13,13 +13,14 @@ from ...universe.labels import area_weights, habitable_fraction
 BOOTSTRAP = 1000
 
 
-def map_metrics(outputs: list[np.ndarray], truth_ts: np.ndarray, states: np.ndarray) -> dict:
+def map_metrics(outputs: list[np.ndarray], truth_ts: np.ndarray, states: np.ndarray, surface_pressure_bar: np.ndarray) -> dict:
     """Surface-T map `[B, P]` (+ state logits) vs CLERO's `[B, lat, lon]`: area-weighted RMSE (K),
-    the habitable fraction computed from the map (the labels' definition) and, given logits, state accuracy."""
+    the habitable fraction computed from the map (the labels' definition, at each planet's P0) and,
+    given logits, state accuracy."""
     ts = outputs[0].reshape(truth_ts.shape).astype(np.float64)
     weights = area_weights(*truth_ts.shape[-2:])
     per_planet = {"surface_temperature_rmse_K": (((ts - truth_ts) ** 2) * weights).sum(axis=(-2, -1)),
-                  "habitable_fraction_mae": np.abs(habitable_fraction(ts) - habitable_fraction(truth_ts))}
+                  "habitable_fraction_mae": np.abs(habitable_fraction(ts, surface_pressure_bar) - habitable_fraction(truth_ts, surface_pressure_bar))}
     if len(outputs) > 1:
         per_planet["climate_state_accuracy"] = (outputs[1].argmax(axis=1) == states).astype(np.float64)
     return _with_intervals(per_planet, squared=("surface_temperature_rmse_K",))

@@ -7,8 +7,11 @@ benchmark → model card → predict the catalog.
     export     `export/<model>.onnx` + parity against PyTorch (refused above tolerance), `<model>.int8.onnx`
     metrics    held-out science metrics of every model on every backend (torch, onnx, onnx-int8)
     benchmark  latency p50/p95 at batch 1 and throughput at the best batch; CLERO on the same planets
-    card       MODEL_CARD.md;  export/manifest.json (what `predict` needs, sha256 of every file)
+    validity   the predict procedure's error and calibrated σ inside the core domain and in each band
+               between the core and the extended domain (`validity.py`)
+    manifest   export/manifest.json (what `predict` needs, sha256 of every file)
     predict    `components.production.catalog` (or the `data fetch nasa` cache) → predictions/
+    card       MODEL_CARD.md, with the validity table and the literature sanity table
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def train(cfg, universe, run_dir: Path) -> dict:
     import torch
 
     from ...api import load_run
+    from ...data.observation import observed_parameter_features
     from ...training.checkpoint import load_verified
     from ..multimodal.data import fusion_splits
     from ..multimodal.pretrained import pretrained_components
@@ -110,6 +114,7 @@ def train(cfg, universe, run_dir: Path) -> dict:
             "fusion": fusion_splits(fusion_cfg, universe, pretrained_components(fusion_cfg))[0]["test"]}
     test["fast_surrogate"] = test["surrogate"]
     features = {name: planet_features(universe, idx) for name, idx in test.items()}
+    features["fusion"] = np.ascontiguousarray(observed_parameter_features(fusion_cfg, universe)[test["fusion"]])  # what fusion reads: the catalog view
 
     # ---- distil the fast surrogate ----------------------------------------------------------------
     student, distillation = distill(teacher, pc, teacher_cfg.data.universe, cfg.run.seed, log)
@@ -145,7 +150,8 @@ def train(cfg, universe, run_dir: Path) -> dict:
                 idx = test["fusion"]
                 heldout[f"{name}/{backend}"] = fusion_metrics(outputs, labels["climate_state"].to_numpy()[idx], labels["habitable_fraction"].to_numpy()[idx])
             else:
-                heldout[f"{name}/{backend}"] = map_metrics(outputs, truth_ts, labels["climate_state"].to_numpy()[test[name]])
+                idx = test[name]
+                heldout[f"{name}/{backend}"] = map_metrics(outputs, truth_ts, labels["climate_state"].to_numpy()[idx], labels["P0"].to_numpy()[idx])
     int8_check = _int8_check(heldout, pc) if pc.int8 else {}
 
     # ---- benchmark: every model on every backend, and CLERO, on the same test planets -------------
@@ -165,29 +171,46 @@ def train(cfg, universe, run_dir: Path) -> dict:
     timings["clero"] = benchmark.measure(benchmark.clero_call(clero.Emulator()), physical, pc, clero_sizes, calls=min(pc.latency_calls, 50))
     speedup = benchmark.speedups({k: v for k, v in timings.items() if k.split("/")[0] in ("surrogate", "fast_surrogate")}, timings["clero"])
 
+    # ---- validity: the predict procedure inside the core domain and in the bands beyond it ------------
+    from .draws import atmosphere_quantiles, universe_prior
+    from .predictors import softmax
+    from .validity import measure_validity
+
+    quantiles, prior = atmosphere_quantiles(pc.atmosphere_draws, cfg.run.seed), universe_prior(teacher_cfg.data.universe)
+    split = test_split(teacher_cfg, universe)
+
+    def climate(x):  # the shipped surrogate as predict runs it (ONNX fp32)
+        maps, logits = run_onnx(sessions["surrogate"]["onnx"], x)
+        return maps, softmax(logits)
+
+    validity = measure_validity(climate, teacher_cfg.model_copy(update={"components": cfg.components}), universe, split["test"], split["val"],
+                                quantiles, prior, log)
+    atomic_write_json(run_dir / "validity.json", validity)
+
     # ---- the record: manifest (for predict), metrics, model card ------------------------------------
     fusion_rmse = heldout["fusion/torch"]["habitable_fraction_rmse"]
-    manifest = card.write_manifest(out, cfg, source, teacher_dir, fusion.modalities, fusion_rmse, distillation)
+    manifest = card.write_manifest(out, cfg, source, teacher_dir, fusion.modalities, fusion_rmse, distillation,
+                                   {"atmosphere_quantiles": quantiles, "atmosphere_prior": prior, "validity": validity})
     metrics = {
         "test": {f"{k.replace('/', '_').replace('-', '_')}_{m}": v for k, ms in heldout.items() for m, v in ms.items() if m != "ci95"},
         "heldout": heldout,
         "parity": parity, "int8": int8_check, "distillation": distillation, "benchmark": timings, "speedup_over_clero": speedup,
         "test_planets": {k: int(len(v)) for k, v in test.items()}, "clero_planets": int(len(physical)),
-        "export": {f: manifest["files"][f]["bytes"] for f in manifest["files"]},
+        "export": {f: manifest["files"][f]["bytes"] for f in manifest["files"]}, "validity": validity,
     }
     atomic_write_json(run_dir / "benchmark.json", {"timings": timings, "speedup_over_clero": speedup})
     plot_throughput(timings, run_dir / PLOTS_DIR / "throughput_vs_batch_size.png")
-    card.write_model_card(run_dir, cfg, source, teacher_dir, metrics, manifest)
     log(f"production: fast surrogate {speedup['fast_surrogate/onnx']['best_batch']:.0f}× CLERO at its best batch "
         f"(surface-T RMSE {heldout['fast_surrogate/onnx']['surface_temperature_rmse_K']:.2f} K)")
 
-    # ---- predict the catalog -------------------------------------------------------------------------
+    # ---- predict the catalog, then the card (it shows the literature sanity table) -----------------------
     catalog = _catalog(cfg)
     if catalog is not None:
         from .predict import predict_catalog
 
         result = predict_catalog(run_dir, input_csv=catalog if catalog != "nasa" else None, backend="onnx", log=log)
         metrics["predict"] = result.summary
+    card.write_model_card(run_dir, cfg, source, teacher_dir, metrics, manifest)
     return metrics
 
 
@@ -197,11 +220,15 @@ def _config(run: Path):
     return validate(read_yaml(run / rd.CONFIG_FILE), source=str(run / rd.CONFIG_FILE))
 
 
-def test_planets(cfg, universe) -> np.ndarray:
+def test_split(cfg, universe) -> dict[str, np.ndarray]:
     from ...data.splits import planet_splits
 
     split = cfg.data.split
-    return planet_splits(len(universe), split.train, split.val, split.seed)["test"]
+    return planet_splits(len(universe), split.train, split.val, split.seed)
+
+
+def test_planets(cfg, universe) -> np.ndarray:
+    return test_split(cfg, universe)["test"]
 
 
 def planet_features(universe, idx: np.ndarray) -> np.ndarray:

@@ -1,22 +1,24 @@
 """`astrotrain predict --run RUN --catalog nasa | --input planets.csv [--backend onnx|onnx-int8|torch]`.
 
-Real planets go through the data-acquisition doors (`data/nasa.py` reads the archive's CSV export
-or the `data fetch nasa` cache; `data/mapping.py` maps each row to the 8 CLERO inputs and says what
-it imputed). The atmosphere (P0, CO2, CH4) of an archive planet is not observed, so each planet is
-predicted under `atmosphere_draws` atmospheres drawn from the universe's prior (listed in the
-export manifest): the habitable fraction is their mean, its uncertainty the spread over them
-combined with fusion's held-out RMSE (from parameters alone) in quadrature; the climate state is
-the most probable under the mean state probabilities. The surrogate gives the surface-temperature
-maps (global mean ± spread; maps of the top candidates).
+Real planets go through the data-acquisition doors (`data/nasa.py`, `data/mapping.py`: the 8 CLERO
+inputs with what was imputed, assumed and flagged). Then, per planet, one of:
 
-Every input row comes out: predicted (`status` ok; or `outside core domain (extrapolated)` when
-an input lies between CLERO's core and extended domains), or with empty predictions and the
-reason — `outside extended domain: not predicted` (no model trained on CLERO knows anything
-there), `rejected: <why>` (the row cannot be mapped, or the reader could not parse it). Every
-out-of-domain input is named in `domain_flags` with the bound it breaks. Rows are ranked: core
-domain first, then extended, then the rest; within each by habitable fraction.
+| status | when | what is given |
+|---|---|---|
+| `ok` | every input inside CLERO's core domain (where the models were trained) | the prediction, σ calibrated on core planets |
+| `extrapolated` | inside the extended domain, in bands where the measured error is acceptable (`validity.py`) | the prediction, σ calibrated in those bands |
+| `limit` | outside the core domain, of the modelled kind (radius and gravity inside the extended domain) and beyond a documented climate limit (`universe/habitable_zone.py`) | the limit's label: runaway greenhouse or snowball, habitable fraction 0, and the reason |
+| `withheld` | inside the extended domain, in a band where the measured error is too large | no number: the reason, with the measured error |
+| `not predicted` | outside the extended domain and within the limits | no number: the reason |
+| `rejected` | the row cannot be mapped or read | the reason |
 
-The ONNX backends import onnxruntime and numpy only — never torch (tested).
+A prediction is one physical story (`readout.py`): over the planet's draws (atmosphere from the
+universe's prior or the row's own, inclination for an M sin i: `draws.py`) the surrogate's maps,
+read out; the representative draw's map gives the habitable fraction, the climate state, the mean
+surface temperature and the boiling point they are judged against; the spread over the draws and
+the region's calibrated floor give σ. Rows are ranked by status in the order above (core domain
+first), then by habitable fraction; the CSV says so in its header. The ONNX backends import
+onnxruntime and numpy only — never torch (tested).
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from ...training import run_dir as rd
 
 PREDICTIONS_DIR = "predictions"
 CHUNK_PLANETS = 256
-STATUS_ORDER = ("ok", "outside core domain (extrapolated)", "outside extended domain: not predicted")
+STATUS_ORDER = ("ok", "extrapolated", "limit", "withheld", "not predicted", "rejected")
+COLUMNS = ["rank", "pl_name", "status", "reason", "habitable_fraction", "habitable_fraction_sd", "climate_state", "climate_state_probability",
+           "surface_temperature_mean_K", "surface_temperature_sd_K", "boiling_point_K", "P0_bar", "S_eff", "runaway_limit_S_eff",
+           "maximum_greenhouse_S_eff", "bands", "domain_flags", "imputed", "assumed", "caveats", "input_issues", "mass_provenance",
+           "draws_counted", "in_core_domain", "in_extended_domain", "T_star", "F_star", "radius", "gravity", "P_rot", "source_line"]
+CSV_HEADER = ("# astrotrain predict: one row per input planet, ranked by status — ok (inside CLERO's core domain), extrapolated, limit "
+              "(beyond a documented climate limit), withheld, not predicted, rejected — then by habitable_fraction, highest first.\n"
+              "# habitable_fraction, climate_state and surface_temperature_mean_K come from one predicted map (the representative "
+              "draw); *_sd is the spread over the draws with the calibrated floor; `reason` says why a row has no number.\n")
 
 
 @dataclass
@@ -88,11 +98,9 @@ def read_catalog(catalog: str | None, input_csv: str | None, cache_root: str):
 
 def predict_catalog(run: str | Path, catalog: str | None = None, input_csv: str | None = None, backend: str = "onnx",
                     output: str | Path | None = None, log=print) -> PredictionResult:
-    import pandas as pd
-
     from ...data.mapping import map_archive
     from .predictors import load_predictor
-    from .report import plot_habitability, plot_top_maps
+    from .sanity import sanity_table
 
     folder = production_run_dir(Path(run))
     manifest = read_manifest(folder)
@@ -101,87 +109,161 @@ def predict_catalog(run: str | Path, catalog: str | None = None, input_csv: str 
         raise UserError("--backend onnx-int8: this run exported no int8 models (components.production.int8 was false); use --backend onnx")
     predictor = load_predictor(backend, folder, manifest)
     mapped = map_archive(frame, manifest["default_atmosphere"])
-    inputs = mapped.inputs
-    draws = _atmospheres(manifest)
-    log(f"predict: {len(frame)} planets from {name} ({len(mapped.rejected)} not mappable), {len(draws)} atmospheres each, backend {backend}")
-    inside = inputs[inputs["in_extended_domain"]].reset_index(drop=True)  # beyond it CLERO (and so the models) know nothing
-    rows = [_predict_chunk(predictor, inside.iloc[i:i + CHUNK_PLANETS], draws, manifest) for i in range(0, len(inside), CHUNK_PLANETS)]
-    predicted = pd.concat([inside, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()], axis=1)
-    predicted = pd.concat([predicted, inputs[~inputs["in_extended_domain"]]], ignore_index=True)
-    predicted["domain_flags"] = _domain_flags(predicted)
-    predicted["status"] = np.where(predicted["in_core_domain"], STATUS_ORDER[0],
-                                   np.where(predicted["in_extended_domain"], STATUS_ORDER[1], STATUS_ORDER[2]))
-    rejected = pd.DataFrame([{"pl_name": r["pl_name"], "source_line": r["line"], "status": f"rejected: {r['reason']}"} for r in mapped.rejected]
-                            + [{"pl_name": None, "source_line": r["line"], "status": f"rejected: line {r['line']}: {r['reason']}"}
-                               for r in reader_rejected if "column" not in r])
-    issues = {}
-    for r in reader_rejected:
-        if "column" in r:
-            issues.setdefault(r["line"], []).append(f"{r['column']}={r['value']!r} is not a number (treated as missing)")
-    table = _rank(pd.concat([predicted, rejected], ignore_index=True))
-    table["input_issues"] = [("; ".join(issues.get(int(line), [])) if line == line else "") for line in table["source_line"]]
+    log(f"predict: {len(frame)} planets from {name} ({len(mapped.rejected)} not mappable), {len(manifest['atmosphere_quantiles']['P0'])} draws each, backend {backend}")
+    table = _rank(_with_rejected(assess(predictor.climate, mapped.inputs, manifest), mapped.rejected, reader_rejected))
     if len(table) != len(frame) + sum("column" not in r for r in reader_rejected):
         raise RuntimeError(f"predict lost rows: {len(table)} out of {len(frame)}")  # never silently dropped
 
     out = folder / PREDICTIONS_DIR / name
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    csv_text = table[COLUMNS].to_csv(index=False, float_format="%.6g")
+    csv_text = CSV_HEADER + table[COLUMNS].to_csv(index=False, float_format="%.6g")
     atomic_write_text(out / "predictions.csv", csv_text)
     if output is not None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(output), csv_text)
-    ok = table[table["status"] == STATUS_ORDER[0]]
-    top = ok.head(manifest["top_candidates"])
-    maps = predictor.mean_maps(top, draws) if len(top) else None
-    plot_habitability(table, out / "plots" / "habitable_fraction_vs_instellation_and_stellar_temperature.png")
-    if maps is not None:
-        plot_top_maps(maps, top, manifest["grid_shape"], out / "plots" / "surface_temperature_top_candidates.png")
-    summary = {"source": name, "backend": backend, "planets": int(len(table)), "predicted": int(table["habitable_fraction"].notna().sum()),
-               "rejected": int(table["status"].str.startswith("rejected").sum()),
-               "by_status": {k: int(v) for k, v in table["status"].str.split(":").str[0].value_counts().items()},
-               "atmosphere_draws": len(draws), "csv": str(out / "predictions.csv"),
-               "top_10": ok.head(10)[["pl_name", "habitable_fraction", "habitable_fraction_sd", "climate_state"]].to_dict("records")}
+    summary = _summary(table, name, backend, manifest, out, sanity_table(table))
+    _plots(predictor, table, manifest, out)
     atomic_write_json(out / "summary.json", summary)
-    log(f"predict: wrote {out / 'predictions.csv'}" + (f" and {output}" if output else "") + f" ({summary['predicted']} predicted, "
-        f"{summary['rejected']} rejected; {int(len(ok))} inside CLERO's core domain)")
+    log(f"predict: wrote {out / 'predictions.csv'}" + (f" and {output}" if output else "") + " — "
+        + ", ".join(f"{v} {k}" for k, v in summary["by_status"].items()))
     return PredictionResult(out, Path(output) if output else out / "predictions.csv", table, summary)
 
 
-COLUMNS = ["rank", "pl_name", "habitable_fraction", "habitable_fraction_sd", "climate_state", "climate_state_probability",
-           "surface_temperature_mean_K", "surface_temperature_sd_K", "status", "domain_flags", "imputed", "input_issues",
-           "in_core_domain", "in_extended_domain", "T_star", "F_star", "radius", "gravity", "P_rot", "source_line"]
+def assess(climate, inputs, manifest: dict):
+    """Every mapped planet's status, reason and — where it gets one — its prediction (module docstring)."""
+    import clero
+
+    from ...data.mapping import EARTH_GRAVITY, in_domain
+    from ...universe.habitable_zone import climate_limit, maximum_greenhouse_limit, runaway_limit
+    from .draws import msini_point
+    from .readout import STATES, predict_draws
+    from .validity import planet_groups
+
+    point = msini_point(inputs)  # what the domain and the limits are judged by (an M sin i at its median inclination)
+    table = inputs.copy()
+    mass = (point["gravity"] * point["radius"] ** 2 / EARTH_GRAVITY).to_numpy()
+    limit, s_eff = climate_limit(point["F_star"], point["T_star"], mass)
+    table["S_eff"], table["runaway_limit_S_eff"] = s_eff, runaway_limit(point["T_star"], mass)
+    table["maximum_greenhouse_S_eff"] = maximum_greenhouse_limit(point["T_star"])
+    table["in_core_domain"], table["in_extended_domain"] = in_domain(point, clero.CORE_DOMAIN), in_domain(point, clero.EXTENDED_DOMAIN)
+    groups = planet_groups(point)
+    table["bands"] = ["; ".join(g) for g in groups]
+    validity = manifest["validity"]
+    # the limits are those of rocky, water-rich planets (Kopparapu et al. fit 0.1-5 M⊕): a planet whose radius or gravity
+    # leaves the extended domain is not of the modelled kind, and gets no limit label either
+    rocky = in_domain(point, {**{k: (-np.inf, np.inf) for k in clero.EXTENDED_DOMAIN}, "radius": clero.EXTENDED_DOMAIN["radius"],
+                              "gravity": clero.EXTENDED_DOMAIN["gravity"]})
+    limit = np.where(rocky, limit, "")
+    status, reason = _decide(table, limit, groups, validity)
+    table["status"], table["reason"] = status, reason
+    for column in ("habitable_fraction", "habitable_fraction_sd", "climate_state_probability", "surface_temperature_mean_K",
+                   "surface_temperature_sd_K", "boiling_point_K", "P0_bar", "draws_counted"):
+        table[column] = np.nan
+    table["climate_state"] = None
+    rows = np.flatnonzero(np.isin(status, ("ok", "extrapolated")))
+    for start in range(0, len(rows), CHUNK_PLANETS):
+        chunk = rows[start:start + CHUNK_PLANETS]
+        p = predict_draws(climate, inputs.iloc[chunk], manifest["atmosphere_quantiles"], manifest["atmosphere_prior"], tuple(manifest["grid_shape"]))
+        floors = np.array([_floors(validity, groups[i]) for i in chunk])
+        table.loc[chunk, "habitable_fraction"] = p["habitable_fraction"]
+        table.loc[chunk, "habitable_fraction_sd"] = np.sqrt(p["habitable_fraction_spread"] ** 2 + floors[:, 0] ** 2)
+        table.loc[chunk, "surface_temperature_mean_K"] = p["mean_ts"]
+        table.loc[chunk, "surface_temperature_sd_K"] = np.sqrt(p["mean_ts_spread"] ** 2 + floors[:, 1] ** 2)
+        table.loc[chunk, ["boiling_point_K", "P0_bar", "draws_counted", "climate_state_probability"]] = np.stack(
+            [p["boiling_point"], p["P0"], p["draws_counted"], p["state_probability"]], axis=1)
+        table.loc[chunk, "climate_state"] = [STATES[s] for s in p["state"]]
+        none = chunk[p["draws_counted"] == 0]  # e.g. an M sin i whose every inclination leaves the domain
+        table.loc[none, ["habitable_fraction", "habitable_fraction_sd", "surface_temperature_mean_K", "surface_temperature_sd_K"]] = np.nan
+        table.loc[none, "climate_state"] = None
+        table.loc[none, "status"] = "withheld"
+        table.loc[none, "reason"] = "no draw (atmosphere, inclination) lies inside CLERO's extended domain"
+    for kind, state in (("runaway", "runaway_greenhouse"), ("frozen", "snowball")):
+        hit = (table["status"] == "limit").to_numpy() & (limit == kind)
+        table.loc[hit, "habitable_fraction"] = 0.0
+        table.loc[hit, "climate_state"] = state
+    table["domain_flags"] = _domain_flags(point)
+    msini = table["msini"].to_numpy(bool) if "msini" in table else np.zeros(len(table), bool)
+    table.loc[msini, ["radius", "gravity"]] = point.loc[msini, ["radius", "gravity"]]  # the values judged: at the median inclination
+    table.loc[msini, "caveats"] = table.loc[msini, "caveats"] + " (radius and gravity shown at the median inclination, 60°)"
+    return table
 
 
-def _atmospheres(manifest: dict):
+def _decide(table, limit: np.ndarray, groups: list[list[str]], validity: dict) -> tuple[np.ndarray, list[str]]:
+    status, reason = [], []
+    bands = validity["bands"]
+    for i, row in enumerate(table.to_dict("records")):
+        mass = row["gravity"] * row["radius"] ** 2 / 9.81
+        if row["in_core_domain"]:
+            status.append("ok")
+            reason.append("")
+        elif limit[i] == "runaway":
+            status.append("limit")
+            reason.append(f"runaway greenhouse likely: S_eff = {row['S_eff']:.2f} exceeds the runaway limit {row['runaway_limit_S_eff']:.2f} "
+                          f"for T_eff {row['T_star']:.0f} K and {mass:.2g} M⊕ (Kopparapu et al. 2014, × 1.5 for a synchronous rotator's "
+                          "clouds: Yang et al. 2013, Kopparapu et al. 2016)")
+        elif limit[i] == "frozen":
+            status.append("limit")
+            reason.append(f"snowball likely: S_eff = {row['S_eff']:.2f} is below the maximum-greenhouse limit {row['maximum_greenhouse_S_eff']:.2f} "
+                          "(Kopparapu et al. 2014): no CO2 greenhouse keeps the surface above freezing")
+        elif not row["in_extended_domain"]:
+            status.append("not predicted")
+            reason.append("outside CLERO's extended domain, where no model trained on CLERO knows anything, and inside the climate limits")
+        else:
+            bad = [g for g in groups[i] if not bands[g]["accepted"]]
+            if bad:
+                status.append("withheld")
+                reason.append("; ".join(f"{g}: the measured error there (habitable-fraction MAE {bands[g]['calibration']['habitable_fraction_mae']:.2f}, "
+                                        f"mean-Ts error {bands[g]['calibration']['mean_ts_error_K']:.1f} K) exceeds "
+                                        f"{validity['acceptance']['habitable_mae']:g} / {validity['acceptance']['ts_error_K']:g} K" for g in bad))
+            else:
+                status.append("extrapolated")
+                reason.append("outside the core domain in " + ", ".join(
+                    f"{g} (measured there: MAE {bands[g]['evaluation']['habitable_fraction_mae']:.2f}, σ calibrated)" for g in groups[i]))
+    return np.array(status, dtype=object), reason
+
+
+def _floors(validity: dict, groups: list[str]) -> tuple[float, float]:
+    """σ floors (habitable fraction, mean Ts) of a planet: the core's, or the largest of its bands'."""
+    regions = [validity["bands"][g] for g in groups] or [validity["core"]]
+    return (max(r["habitable_fraction"]["floor"] for r in regions), max(r["mean_ts"]["floor"] for r in regions))
+
+
+def _with_rejected(table, mapping_rejected: list[dict], reader_rejected: list[dict]):
     import pandas as pd
 
-    return pd.DataFrame(manifest["atmospheres"])
+    rejected = pd.DataFrame([{"pl_name": r["pl_name"], "source_line": r["line"], "status": "rejected", "reason": r["reason"]} for r in mapping_rejected]
+                            + [{"pl_name": None, "source_line": r["line"], "status": "rejected", "reason": f"line {r['line']}: {r['reason']}"}
+                               for r in reader_rejected if "column" not in r])
+    issues = {}
+    for r in reader_rejected:
+        if "column" in r:
+            issues.setdefault(r["line"], []).append(f"{r['column']}={r['value']!r} is not a number (treated as missing)")
+    out = pd.concat([table, rejected], ignore_index=True)
+    out["input_issues"] = [("; ".join(issues.get(int(line), [])) if line == line else "") for line in out["source_line"]]
+    return out
 
 
-def _predict_chunk(predictor, planets, draws, manifest: dict):
-    """Predictions of a chunk of planets, each under every drawn atmosphere, reduced per planet."""
-    import pandas as pd
+def _summary(table, name: str, backend: str, manifest: dict, out: Path, sanity: dict) -> dict:
+    ok = table[table["status"] == "ok"]
+    return {"source": name, "backend": backend, "planets": int(len(table)), "predicted": int(table["habitable_fraction"].notna().sum()),
+            "by_status": {s: int((table["status"] == s).sum()) for s in STATUS_ORDER},
+            "msini_planets": int(table["msini"].fillna(False).astype(bool).sum()) if "msini" in table else 0,
+            "mass_radius_planets": int(table["imputed"].fillna("").str.contains("M-R").sum()),
+            "draws": len(manifest["atmosphere_quantiles"]["P0"]), "csv": str(out / "predictions.csv"),
+            "top_10": ok.head(10)[["pl_name", "habitable_fraction", "habitable_fraction_sd", "climate_state"]].to_dict("records"),
+            "literature_sanity": sanity}
 
-    from ...data.features import parameter_features
-    from ...universe.labels import area_weights
 
-    n, k = len(planets), len(draws)
-    grid = planets.loc[planets.index.repeat(k)].reset_index(drop=True)
-    for column in ("P0", "CO2", "CH4"):
-        grid[column] = np.tile(draws[column].to_numpy(), n)
-    probs, fraction, ts = predictor.predict(parameter_features(grid))
-    mean_ts = (ts.reshape(n * k, -1) @ area_weights(*manifest["grid_shape"]).reshape(-1)).reshape(n, k)
-    probs, fraction = probs.reshape(n, k, -1).mean(axis=1), fraction.reshape(n, k).astype(np.float64)
-    spread = fraction.std(axis=1)
-    states = np.asarray(manifest["climate_states"])
-    return pd.DataFrame({
-        "habitable_fraction": fraction.mean(axis=1),
-        "habitable_fraction_sd": np.sqrt(spread**2 + manifest["fusion_habitable_fraction_rmse"] ** 2),
-        "climate_state": states[probs.argmax(axis=1)],
-        "climate_state_probability": probs.max(axis=1),
-        "surface_temperature_mean_K": mean_ts.mean(axis=1),
-        "surface_temperature_sd_K": mean_ts.std(axis=1),
-    })
+def _plots(predictor, table, manifest: dict, out: Path) -> None:
+    from .readout import predict_draws
+    from .report import plot_habitability, plot_top_maps
+
+    top = table[table["status"] == "ok"].head(manifest["top_candidates"])
+    plot_habitability(table, out / "plots" / "habitable_fraction_vs_instellation_and_stellar_temperature.png")
+    if len(top):
+        maps = predict_draws(predictor.climate, top, manifest["atmosphere_quantiles"], manifest["atmosphere_prior"], tuple(manifest["grid_shape"]),
+                             keep_maps=True)["maps"]
+        plot_top_maps(maps, top, manifest["grid_shape"], out / "plots" / "surface_temperature_top_candidates.png")
 
 
 def _domain_flags(table) -> list[str]:

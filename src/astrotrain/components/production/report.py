@@ -25,13 +25,15 @@ def plot_throughput(timings: dict, path: Path) -> Path:
 
 
 def plot_habitability(table, path: Path) -> Path:
-    """Predicted habitable fraction (± its uncertainty) against instellation (S⊕) and stellar temperature, by domain status."""
+    """Predicted habitable fraction (± its uncertainty) against instellation (S⊕) and stellar temperature, by status
+    (limit-labelled planets at their 0 with the limit's label)."""
     rows = table[table["habitable_fraction"].notna()]
+    labels = {"ok": "inside core domain", "extrapolated": "extrapolated (measured band)", "limit": "beyond a climate limit"}
     with figure(path, 1, 2, figsize=(11, 4.2), sharey=True) as (fig, axes):
-        for status, colour in (("outside core domain (extrapolated)", "#e69f00"), ("ok", "#0072b2")):
+        for status, colour in (("limit", "#999999"), ("extrapolated", "#e69f00"), ("ok", "#0072b2")):
             part = rows[rows["status"] == status]
-            label = "inside core domain" if status == "ok" else status
-            axes[0].errorbar(part["F_star"] / SOLAR_CONSTANT, part["habitable_fraction"], yerr=part["habitable_fraction_sd"], fmt="o", ms=3,
+            label = labels[status]
+            axes[0].errorbar(part["F_star"] / SOLAR_CONSTANT, part["habitable_fraction"], yerr=part["habitable_fraction_sd"].fillna(0.0), fmt="o", ms=3,
                              color=colour, ecolor=colour, alpha=0.6, elinewidth=0.6, label=f"{label} ({len(part)})")
             axes[1].scatter(part["T_star"], part["habitable_fraction"], s=9, color=colour, alpha=0.6)
         axes[0].set(xscale="log", xlabel="instellation (S⊕)", ylabel="predicted habitable surface fraction")
@@ -43,7 +45,7 @@ def plot_habitability(table, path: Path) -> Path:
 
 
 def plot_top_maps(maps: np.ndarray, top, grid_shape: list[int], path: Path) -> Path:
-    """Predicted surface-temperature maps (mean over the drawn atmospheres) of the top-ranked planets."""
+    """Predicted surface-temperature maps (the representative draw's) of the top-ranked planets."""
     n = len(top)
     cols = min(3, n)
     rows = -(-n // cols)

@@ -41,6 +41,8 @@ class SpectralConfig(
     instruments: dict[str, InstrumentConfig] = Field(default_factory=lambda: dict(DEFAULT_INSTRUMENTS), description="observing setups by name")
     opacity_table: str | None = Field(None, description="CSV of band opacities (gas,centre_um,width_um,peak_cm2); null = the packaged table")
     abundance_floor: float = Field(1e-10, gt=0, lt=1e-3, description="volume mixing ratio below which a gas counts as absent (log10 target floor)")
+    detection_sigma: float = Field(2.0, gt=0, le=10, description="a gas is detected where its retrieval exceeds detection_floor at this many σ")
+    detection_floor: float = Field(1e-9, gt=0, lt=1, description="volume mixing ratio a detection must exclude (below it: 'not detected', an upper limit)")
     observed: list[str] = Field(default_factory=list, description="observed spectra (CSV/ECSV: wavelength_um, depth, error) retrieved after training")
     width: int = Field(32, ge=4, le=1024, description="channels of the first convolution stage (doubling per stage)")
     stages: int = Field(4, ge=1, le=8, description="residual stages, each halving the wavelength axis")

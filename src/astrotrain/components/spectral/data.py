@@ -19,8 +19,10 @@ from ...universe.store import Universe
 from .forward import DEFAULT_OPACITIES, OpacityTable, stellar_radius, transit_depth
 from .instrument import Instrument, binning_matrix, build_instrument
 
-TARGET_GASES = ("CO2", "CH4", "H2O", "O2", "O3")
-"""Retrieved gases (log10 volume mixing ratio); O3 is the O2 proxy that is visible even at low O2."""
+TARGET_GASES = ("CO2", "CH4", "H2O", "O2", "O3", "N2O")
+"""Retrieved gases (log10 volume mixing ratio): every gas with bands in the forward model's opacity
+table. O3 is the O2 proxy visible even at low O2; CH3Cl and DMS have no bands there, so no
+observer of this universe retrieves them."""
 FALSE_POSITIVE_SCENARIOS = ("abiotic_water_loss_o2", "abiotic_photolysis_o2")
 CHUNK = 256  # planets per forward-model call
 CONTEXT = ("T_star", "gravity")

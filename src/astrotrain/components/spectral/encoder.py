@@ -36,7 +36,7 @@ class SpectrumEncoder(nn.Module):
         return self.pretrained.embed(*inputs)
 
 
-def modality_inputs(cfg, universe) -> dict[str, np.ndarray]:
+def modality_inputs(cfg, universe, upstream=None) -> dict[str, np.ndarray]:
     sc = cfg.components.spectral
     instrument = build_instrument(sc)
     depth = planet_spectra(universe, instrument, OpacityTable.from_csv(sc.opacity_table or DEFAULT_OPACITIES))

@@ -8,8 +8,9 @@ hydrostatic atmosphere of constant opacity is
 with R0 the radius at the reference pressure P0 (here the surface), κ the opacity per unit
 mass of atmosphere. κ(λ) = Σ_gas x_gas σ_gas(λ) / (μ m_u): the mixing-ratio-weighted band
 cross-sections of `opacities.csv` (Gaussian bands of H2O, CO2, CH4, O2, O3, N2O) plus
-Rayleigh scattering, σ_R = 5.1e-31 m² (λ / 0.55 µm)^-4 per N2 molecule scaled by each gas's
-polarisability ratio (Sneep & Ubachs 2005). Two opaque floors cut the formula: the surface
+Rayleigh scattering, σ_R = 5.1e-31 m² (λ / 532 nm)^-4 per N2 molecule — the cross-section
+Sneep & Ubachs (2005, JQSRT 92, 293) measured at 532 nm — scaled by each gas's Rayleigh
+cross-section relative to N2 (their Table 3 and Bucholtz 1995). Two opaque floors cut the formula: the surface
 (R >= R0: where κ is so small that the formula dips below R0 the ground is seen) and a grey
 cloud deck at pressure P_c, R >= R0 + H ln(P0 / P_c).
 
@@ -30,7 +31,8 @@ M_U = 1.66053907e-27  # kg, atomic mass unit
 EULER_GAMMA = 0.5772156649
 R_EARTH = 6.371e6  # m
 R_SUN = 6.957e8  # m
-RAYLEIGH_N2_055 = 5.1e-31  # m² per N2 molecule at 0.55 µm (Sneep & Ubachs 2005)
+RAYLEIGH_N2 = 5.1e-31  # m² per N2 molecule at RAYLEIGH_REFERENCE_UM (Sneep & Ubachs 2005, cavity ring-down at 532 nm)
+RAYLEIGH_REFERENCE_UM = 0.532
 RAYLEIGH_RATIO = {"N2": 1.0, "O2": 0.86, "CO2": 2.5, "H2O": 0.77, "CH4": 2.2, "O3": 2.9, "N2O": 2.6}
 DEFAULT_OPACITIES = Path(__file__).with_name("opacities.csv")
 BAND_GASES = ("H2O", "CO2", "CH4", "O2", "O3", "N2O")
@@ -101,7 +103,7 @@ def stellar_radius(t_star) -> np.ndarray:
 def opacity(wavelength_um: np.ndarray, mixing: dict[str, np.ndarray], mu: np.ndarray, table: OpacityTable) -> np.ndarray:
     """κ(λ) in m²/kg, `[planet, wavelength]`: bands + Rayleigh, weighted by the volume mixing ratios."""
     sigma = table.cross_sections(wavelength_um)
-    rayleigh = RAYLEIGH_N2_055 * (np.asarray(wavelength_um) / 0.55) ** -4
+    rayleigh = RAYLEIGH_N2 * (np.asarray(wavelength_um) / RAYLEIGH_REFERENCE_UM) ** -4
     per_molecule = 0.0
     for gas in sorted(set(BAND_GASES) | set(RAYLEIGH_RATIO)):
         if gas not in mixing:

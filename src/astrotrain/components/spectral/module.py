@@ -60,12 +60,7 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
 
     def retrieve(self, depth, sigma, context, r_star) -> dict[str, torch.Tensor]:
         """Physical outputs: log10 abundances, calibrated 1σ in dex, P(biosphere)."""
-        out = self(depth, sigma, context, r_star)
-        return {
-            "log10_abundance": out["mean"] * self.target_std + self.target_mean,
-            "sigma_dex": (0.5 * out["logvar"]).exp() * self.target_std * self.sigma_scale,
-            "p_biosphere": torch.sigmoid(out["biosphere_logit"]),
-        }
+        return physical_outputs(self(depth, sigma, context, r_star), self.target_mean, self.target_std, self.sigma_scale)
 
     def losses(self, out, batch) -> dict[str, torch.Tensor]:
         y = (batch["targets"] - self.target_mean) / self.target_std
@@ -141,6 +136,15 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
 def build_module(cfg, datamodule) -> SpectralModule:
     datamodule.setup("fit")
     return SpectralModule(cfg.components.spectral, datamodule.stats, len(datamodule.instrument.wavelength), cfg.run.seed)
+
+
+def physical_outputs(out: dict[str, torch.Tensor], target_mean, target_std, sigma_scale) -> dict[str, torch.Tensor]:
+    """The CNN's standardised outputs as log10 abundances, calibrated 1σ in dex and P(biosphere)."""
+    return {
+        "log10_abundance": out["mean"] * target_std + target_mean,
+        "sigma_dex": (0.5 * out["logvar"]).exp() * target_std * sigma_scale,
+        "p_biosphere": torch.sigmoid(out["biosphere_logit"]),
+    }
 
 
 def network_inputs(depth, sigma, context, r_star, context_mean, context_std) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

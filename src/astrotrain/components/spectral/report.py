@@ -1,5 +1,9 @@
-"""After the test: the report's spectra plot, and the retrieval of the observed spectra of
-`components.spectral.observed` with the trained model.
+"""After the test: the controls of the biosphere classifier, the report's spectra plot, and the
+retrieval of the observed spectra of `components.spectral.observed` with the trained model.
+
+Controls (`data/leakage.py`) on what the CNN reads — the noisy spectrum's bins and T⋆, g: the
+majority baseline, the best single bin or context value alone, and the boosted references on true
+and shuffled labels, for the biosphere flag (training spectra with one fixed noise draw).
 
 Each file is binned onto the instrument (observed.py) and the retrieval — log10 abundances
 with their calibrated 1σ, P(biosphere) — is written to `<run>/observed_retrievals.json`.
@@ -23,8 +27,9 @@ OBSERVED_FILE = "observed_retrievals.json"
 def report(cfg, module, datamodule, run_dir: Path) -> dict:
     sc = cfg.components.spectral
     plot_retrievals(module, datamodule, run_dir / PLOTS_DIR / "spectra_and_retrievals.png")
+    headline = biosphere_controls(datamodule, run_dir, cfg.run.seed)
     if not sc.observed:
-        return {}
+        return headline
     results = []
     module.eval()
     for path in sc.observed:
@@ -41,7 +46,31 @@ def report(cfg, module, datamodule, run_dir: Path) -> dict:
             "p_biosphere": float(r["p_biosphere"][0]),
         })
     atomic_write_json(run_dir / OBSERVED_FILE, {"instrument": datamodule.instrument.name, "retrievals": results})
-    return {"observed_spectra_retrieved": float(len(results))}
+    return {**headline, "observed_spectra_retrieved": float(len(results))}
+
+
+CONTROLS_FILE = "controls.json"
+
+
+def biosphere_controls(datamodule, run_dir: Path, seed: int) -> dict:
+    """The biosphere classifier's controls, written to `controls.json`; headline figures returned."""
+    import numpy as np
+
+    from ...data.leakage import controls
+
+    def columns(split: str, noise_seed: int | None):
+        t = datamodule.datasets[split].tensors
+        noise = t["noise"].numpy() if noise_seed is None else np.random.default_rng([seed, 0xC7, noise_seed]).normal(size=t["depth"].shape) * t["sigma"].numpy()
+        return np.concatenate([t["depth"].numpy() + noise, t["context"].numpy()], axis=1), t["biosphere"].numpy().astype(np.int64)
+
+    x_train, y_train = columns("train", noise_seed=0)  # the training split has no fixed noise: one draw
+    x_test, y_test = columns("test", noise_seed=None)
+    names = [f"depth@{w:.3g}um" for w in datamodule.instrument.wavelength] + list(CONTEXT)
+    audit = {"biosphere": controls("binary", x_train, y_train, x_test, y_test, names, seed)}
+    atomic_write_json(run_dir / CONTROLS_FILE, audit)
+    c = audit["biosphere"]
+    return {"majority_biosphere_accuracy": c["majority_baseline"]["accuracy"], "best_single_input_biosphere_roc_auc": c["best_single_input"]["roc_auc"],
+            "shuffled_reference_biosphere_roc_auc": c["shuffled_label_reference"]["roc_auc"], "all_inputs_reference_biosphere_roc_auc": c["all_inputs_reference"]["roc_auc"]}
 
 
 @torch.inference_mode()

@@ -14,6 +14,7 @@ from ...data.splits import planet_splits, treatment_record
 from ...data.tensors import PlanetTensors, SplitDataModule
 from ...errors import UserError
 from ...universe.store import Universe
+from ...universe.thermo import boiling_point
 from .model import F_STAR_INDEX, FIELDS, PER_UNIT_INSTELLATION
 
 
@@ -80,6 +81,7 @@ class SurrogateDataModule(SplitDataModule):
             "maps": torch.from_numpy(maps.astype(np.float32)),
             "state": torch.from_numpy(table["climate_state"].to_numpy().astype(np.int64)),
             "habitable": torch.from_numpy(table["habitable_fraction"].to_numpy().astype(np.float32)),
+            "boiling_point": torch.from_numpy(boiling_point(table["P0"].to_numpy() * 1e5).astype(np.float32)),  # the habitable window's top
         }
         for name, idx in self.indices.items():
             index = torch.from_numpy(idx)

@@ -1,7 +1,10 @@
-"""What the surrogate lends to fusion: its transformer trunk reads the planet's 8 parameters.
+"""What the surrogate lends to fusion: its transformer trunk reads the planet's catalog entry.
 
-The embedding is the mean of the final token states (8 parameter tokens + 4 output queries):
-what the pretrained surrogate knows about the planet's climate, before its output heads.
+The parameters modality is what a catalog gives (`data/observation.py`): T⋆, F⋆, radius,
+gravity and P_rot with the catalog's noise, the atmosphere (P0, CO2, CH4) unknown — the
+prior's centre for every planet, so the surrogate's tokens carry no true atmosphere. The
+embedding is the mean of the final token states (8 parameter tokens + 4 output queries): what
+the pretrained surrogate makes of the planet's climate from that entry, before its output heads.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...data.features import parameter_features
+from ...data.observation import observed_parameter_features
 from ...training.checkpoint import submodule_state
 from .model import SurrogateTransformer
 
@@ -27,8 +30,8 @@ class ParameterEncoder(nn.Module):
         return self.pretrained.hidden(batch["parameters.features"])[1].mean(dim=1)
 
 
-def modality_inputs(cfg, universe) -> dict[str, np.ndarray]:
-    return {"parameters.features": parameter_features(universe.parameters)}
+def modality_inputs(cfg, universe, upstream=None) -> dict[str, np.ndarray]:
+    return {"parameters.features": observed_parameter_features(cfg, universe)}
 
 
 def lend(cfg, state: dict[str, torch.Tensor], normalisation: dict) -> ParameterEncoder:

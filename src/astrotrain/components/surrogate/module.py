@@ -22,7 +22,8 @@ from torchmetrics import MeanMetric
 
 from ...training.heldout import HeldOutMetrics, adamw
 from ...training.schedule import with_warmup_cosine
-from ...universe.labels import HABITABLE_RANGE_K, area_weights
+from ...universe.labels import area_weights
+from ...universe.thermo import MELTING_POINT_K
 from . import physics
 from .model import FIELDS, SurrogateTransformer
 
@@ -127,7 +128,7 @@ class SurrogateModule(HeldOutMetrics, L.LightningModule):
         self.metrics["coverage_2sigma"].update((z <= 2).float() @ w)
         self.metrics["state_accuracy"].update((out["state_logits"].argmax(dim=1) == batch["state"]).float())
         self.metrics["habitable_mae_head"].update((out["habitable_fraction"] - batch["habitable"]).abs())
-        self.metrics["habitable_mae"].update((habitable_fraction_of(maps[:, 0], w) - batch["habitable"]).abs())
+        self.metrics["habitable_mae"].update((habitable_fraction_of(maps[:, 0], w, batch["boiling_point"]) - batch["habitable"]).abs())
         imbalance = physics.energy_imbalance(maps[:, 1], maps[:, 2], w)
         self.metrics["energy_imbalance_abs"].update(imbalance.abs())
         self.metrics["energy_imbalance_abs_truth"].update(physics.energy_imbalance(truth[:, 1], truth[:, 2], w).abs())
@@ -165,10 +166,11 @@ def weighted_quantile(values: torch.Tensor, weights: torch.Tensor, q: float) -> 
     return values[order][index.clamp(max=len(values) - 1)]
 
 
-def habitable_fraction_of(surface_temperature: torch.Tensor, area_weights: torch.Tensor) -> torch.Tensor:
-    """Habitable surface fraction of predicted maps `[B, P]`, with the labels' definition (labels.py)."""
-    lo, hi = HABITABLE_RANGE_K
-    return ((surface_temperature >= lo) & (surface_temperature <= hi)).to(area_weights.dtype) @ area_weights
+def habitable_fraction_of(surface_temperature: torch.Tensor, area_weights: torch.Tensor, boiling_point: torch.Tensor) -> torch.Tensor:
+    """Habitable surface fraction of predicted maps `[B, P]` with the labels' definition (labels.py):
+    273.15 K <= Ts <= the planet's boiling point `[B]`."""
+    liquid = (surface_temperature >= MELTING_POINT_K) & (surface_temperature <= boiling_point[:, None])
+    return liquid.to(area_weights.dtype) @ area_weights
 
 
 def _metric_names() -> list[str]:

@@ -35,16 +35,35 @@ def plot_maps(module, datamodule, path) -> None:
 
 
 def report(cfg, module, datamodule, run_dir) -> dict:
-    """The run's `baselines` (metrics.json): the plain-MLP reference, unless disabled; and the maps plot."""
+    """The run's `baselines` (metrics.json): the climate-state classifier's controls, the plain-MLP
+    reference unless disabled; and the maps plot."""
     import time
 
     plot_maps(module, datamodule, run_dir / PLOTS_DIR / "surface_temperature_maps.png")
+    headline = state_controls(datamodule, run_dir, cfg.run.seed)
     epochs = cfg.components.surrogate.mlp_baseline_epochs
     if epochs == 0:
-        return {}
+        return headline
     started = time.perf_counter()
     rmse = mlp_baseline_rmse(datamodule, epochs, cfg.run.seed)
-    return {"mlp_surface_temperature_rmse_K": rmse, "mlp_wall_time_s": round(time.perf_counter() - started, 2)}
+    return {**headline, "mlp_surface_temperature_rmse_K": rmse, "mlp_wall_time_s": round(time.perf_counter() - started, 2)}
+
+
+def state_controls(datamodule, run_dir, seed: int) -> dict:
+    """Controls of the climate-state head (`data/leakage.py`) on the surrogate's 8 inputs → `controls.json`.
+    The surrogate emulates CLERO from the true parameters (its state is a function of them): the
+    controls say how much of that one parameter alone already gives."""
+    from ...data.leakage import controls
+    from ...fsutil import atomic_write_json
+    from ...universe.sampling import PARAMETER_NAMES
+
+    train, test = datamodule.datasets["train"].tensors, datamodule.datasets["test"].tensors
+    audit = {"climate_state": controls("classes", train["features"].numpy(), train["state"].numpy(), test["features"].numpy(),
+                                       test["state"].numpy(), list(PARAMETER_NAMES), seed)}
+    atomic_write_json(run_dir / "controls.json", audit)
+    c = audit["climate_state"]
+    return {"majority_state_accuracy": c["majority_baseline"]["accuracy"], "best_single_input_state_accuracy": c["best_single_input"]["accuracy"],
+            "shuffled_reference_state_accuracy": c["shuffled_label_reference"]["accuracy"]}
 
 
 def mlp_baseline_rmse(datamodule, epochs: int, seed: int, width: int = 256, lr: float = 1e-3, batch_size: int = 64) -> float:
