@@ -28,6 +28,15 @@ def _json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _shuffled(summary: dict, key: str) -> str | None:
+    """'mean ± sd (k permutations)' of the shuffled-label runs."""
+    if key not in summary:
+        return None
+    sd = summary.get("sd", {}).get(key)
+    spread = f" ± {_n(sd)}" if sd is not None and sd == sd else ""
+    return f"{_n(summary[key])}{spread} ({summary.get('permutations', 1)}×)"
+
+
 def leakage_section(run: Path) -> str:
     """Fusion's audit, or a component's controls; empty when the run has neither."""
     audit, controls = _json(run / "leakage_audit.json"), _json(run / "controls.json")
@@ -39,9 +48,10 @@ def leakage_section(run: Path) -> str:
         fused = audit["fusion"].get({"biosphere": "biosphere_roc_auc", "state": "accuracy", "habitable": "habitable_fraction_mae"}[label]) if audit else None
         best = c["best_single_input"]
         per_modality = "; ".join(f"{m}: {_e(b['input'])} {_n(b[key])}" for m, b in c.get("best_single_input_per_modality", {}).items())
-        shuffled_run = audit.get("shuffled_label_fusion", {}).get({"biosphere": "biosphere_roc_auc", "state": "accuracy", "habitable": "habitable_fraction_mae"}[label]) if audit else None
+        shuffled_run = _shuffled(audit.get("shuffled_label_fusion", {}), {"biosphere": "biosphere_roc_auc", "state": "accuracy",
+                                                                       "habitable": "habitable_fraction_mae"}[label]) if audit else None
         rows.append(f"<tr><td>{_e(title)}</td><td class='num'>{_n(fused)}</td><td class='num'>{_n(c['majority_baseline'][key])}</td>"
-                    f"<td>{_e(best['input'])}: {_n(best[key])}</td><td>{per_modality or '—'}</td><td class='num'>{_n(shuffled_run)}</td>"
+                    f"<td>{_e(best['input'])}: {_n(best[key])}</td><td>{per_modality or '—'}</td><td class='num'>{shuffled_run or '—'}</td>"
                     f"<td class='num'>{_n(c.get('all_inputs_reference', {}).get(key))} / {_n(c.get('shuffled_label_reference', {}).get(key))}</td></tr>")
     verdict = ""
     if audit:

@@ -87,8 +87,9 @@ class ShuffledLabels(SplitDataModule):
         pass
 
 
-def shuffled_label_run(cfg, datamodule) -> dict:
-    """Train the same fusion on shuffled training labels; its test metrics with every modality shown."""
+def shuffled_label_run(cfg, datamodule, permutation: int = 0) -> dict:
+    """Train the same fusion on shuffled training labels (permutation number `permutation`); its test
+    metrics with every modality shown."""
     import lightning as L
 
     from .module import MultimodalModule
@@ -97,7 +98,7 @@ def shuffled_label_run(cfg, datamodule) -> dict:
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
     encoders = {modality: source.lend() for modality, source in datamodule.pretrained.items()}
     module = MultimodalModule(cfg.components.multimodal, encoders)
-    shuffled = ShuffledLabels(datamodule, cfg.run.seed)
+    shuffled = ShuffledLabels(datamodule, cfg.run.seed + 1_000 * permutation)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=cfg.components.multimodal.max_epochs or cfg.trainer.max_epochs,
                         gradient_clip_val=cfg.trainer.gradient_clip_val or None, deterministic=True, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -114,7 +115,7 @@ def write_audit(cfg, module, datamodule, run_dir, fused_metrics: dict) -> dict:
              "fusion": {k: fused_metrics[k] for k in ("accuracy", "biosphere_roc_auc", "habitable_fraction_mae") if k in fused_metrics},
              "controls": input_controls(datamodule, cfg.run.seed)}
     if mc.shuffled_label_control:
-        audit["shuffled_label_fusion"] = shuffled_label_run(cfg, datamodule)
+        audit["shuffled_label_fusion"] = shuffled_label_summary([shuffled_label_run(cfg, datamodule, k) for k in range(mc.shuffled_label_permutations)])
     best_bio = audit["controls"]["biosphere"]["best_single_input"]
     audit["leak"] = bool(np.isfinite(best_bio["roc_auc"]) and best_bio["roc_auc"] > LEAKAGE_AUC)
     audit["leakage_auc_limit"] = LEAKAGE_AUC
@@ -131,4 +132,15 @@ def write_audit(cfg, module, datamodule, run_dir, fused_metrics: dict) -> dict:
     if "shuffled_label_fusion" in audit:
         headline["shuffled_label_fusion_accuracy"] = audit["shuffled_label_fusion"]["accuracy"]
         headline["shuffled_label_fusion_biosphere_roc_auc"] = audit["shuffled_label_fusion"]["biosphere_roc_auc"]
+        headline["shuffled_label_fusion_biosphere_roc_auc_sd"] = audit["shuffled_label_fusion"]["sd"]["biosphere_roc_auc"]
     return headline
+
+
+def shuffled_label_summary(runs: list[dict]) -> dict:
+    """The mean of the permutations' test metrics, their standard deviation (the width of chance: a
+    model fitted to noise on informative encoders still makes predictions that correlate with the true
+    labels by chance, in either direction, more than one sample's standard error says) and each run."""
+    keys = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in keys}
+    sd = {k: float(np.std([r[k] for r in runs], ddof=1)) if len(runs) > 1 else float("nan") for k in keys}
+    return {**mean, "sd": sd, "permutations": len(runs), "runs": runs}

@@ -37,6 +37,8 @@ class MultimodalConfig(
     oracle_modalities: bool = Field(False, description="allow modalities no observer has (climate, evolution): an oracle upper bound, never a "
                                                        "science figure (the report marks such a run)")
     shuffled_label_control: bool = Field(True, description="after the test: train the same fusion again on shuffled training labels (it must score at chance)")
+    shuffled_label_permutations: int = Field(3, ge=1, le=100, description="independent label permutations of that control: chance is their mean, "
+                                             "their spread the width of chance for this model and data")
     freeze_epochs: int = Field(12, ge=0, description="epochs with the lent encoders frozen; afterwards they train at lr × encoder_lr_ratio")
     encoder_lr_ratio: float = Field(0.1, ge=0, le=1, description="learning rate of the unfrozen encoders, as a share of lr")
     d_model: int = Field(64, ge=8, le=4096, description="token width of the fusion transformer")

@@ -17,9 +17,10 @@ own climate (its habitable fraction at its own P0, its global-mean Ts, its state
 smallest that puts 68.27 % of its calibration planets within 1σ (`calibrate_floor`). Coverage at 1σ
 and 1.96σ is then measured on the evaluation planets, never on those it was fitted on.
 
-**Acceptance.** A band is predicted only where its measured error on the calibration planets stays
-within `max_extrapolated_habitable_mae` and `max_extrapolated_ts_error_K`; elsewhere `predict`
-withholds the number and says why.
+**Acceptance.** A band is predicted only where its measured error stays within
+`max_extrapolated_habitable_mae` and `max_extrapolated_ts_error_K` on the calibration planets and
+on the evaluation planets alike (a band of a few dozen planets near a limit passes on one half by
+luck); elsewhere `predict` withholds the number and says why.
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ def region_validity(predicted: dict, truth: dict, calibrate: np.ndarray, evaluat
         out[key] = {"floor": floor, "coverage_68": float(np.mean(z <= 1.0)) if len(ev) else None,
                     "coverage_95": float(np.mean(z <= 1.96)) if len(ev) else None}
     if limits is not None:
-        c = out["calibration"]
-        out["accepted"] = bool(c["planets"] > 0 and c["habitable_fraction_mae"] <= limits["habitable_mae"] and c["mean_ts_error_K"] <= limits["ts_error_K"])
+        # both halves must meet the limits: a band of ~30 planets near a limit passes on one half by luck
+        out["accepted"] = all(c["planets"] > 0 and c["habitable_fraction_mae"] <= limits["habitable_mae"] and c["mean_ts_error_K"] <= limits["ts_error_K"]
+                              for c in (out["calibration"], out["evaluation"]))
     return out
 
 
@@ -146,8 +148,9 @@ def measure_validity(climate, cfg, universe, test: np.ndarray, validation: np.nd
         index = np.arange(len(table))
         out["bands"][f"{group[0]} {group[1]}"] = {"range": _band_range(group), **region_validity(predicted, truth, index[:half], index[half:], limits)}
         band = out["bands"][f"{group[0]} {group[1]}"]
-        log(f"production: validity of {group[0]} {group[1]}: habitable-fraction MAE {band['calibration']['habitable_fraction_mae']:.3f}, "
-            f"mean-Ts error {band['calibration']['mean_ts_error_K']:.1f} K → {'predicted' if band['accepted'] else 'withheld'}")
+        both = lambda key, fmt: " / ".join("—" if band[h][key] is None else fmt.format(band[h][key]) for h in ("calibration", "evaluation"))  # noqa: E731
+        log(f"production: validity of {group[0]} {group[1]}: habitable-fraction MAE {both('habitable_fraction_mae', '{:.3f}')}, "
+            f"mean-Ts error {both('mean_ts_error_K', '{:.1f}')} K (calibration / evaluation) → {'predicted' if band['accepted'] else 'withheld'}")
     return out
 
 
