@@ -98,8 +98,9 @@ def plain_setup(component: str, steps: int, *overrides: str):
     return cfg, spec, datamodule
 
 
-def plain_run(cfg, spec, datamodule, steps: int) -> list[float]:
-    """The reference: a hand-written loop over the same model, loss, data, optimiser and schedule."""
+def plain_run(cfg, spec, datamodule, steps: int, loader=None) -> list[float]:
+    """The reference: a hand-written loop over the same model, loss, data, optimiser and schedule
+    (batches from `plain_loader`, or the `loader` given)."""
     L.seed_everything(cfg.run.seed, verbose=False)
     module = spec.resolve("module")(cfg, datamodule)
     # configure_optimizers reads the run length from its trainer: hand it the few facts it needs
@@ -107,7 +108,7 @@ def plain_run(cfg, spec, datamodule, steps: int) -> list[float]:
     optimisers = module.configure_optimizers()
     optimiser, scheduler = optimisers["optimizer"], optimisers["lr_scheduler"]["scheduler"]
     dataset = datamodule.datasets["train"]
-    loader = plain_loader(dataset, datamodule.batch_size, cfg.run.seed)
+    loader = loader or plain_loader(dataset, datamodule.batch_size, cfg.run.seed)
     loss_of = training_loss(spec.name, module)
     clip = cfg.trainer.gradient_clip_val
     module.train()

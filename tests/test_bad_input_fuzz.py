@@ -141,7 +141,8 @@ def clean_files(tmp_path_factory):
 @FUZZ
 @given(hit=damage)
 def test_a_corrupted_netcdf_file_is_a_clear_error_or_reads(tmp_path_factory, clean_files, hit):
-    from astrotrain.data.gcm import check_values, open_gcm
+    from astrotrain.data.gcm import open_gcm
+    from astrotrain.data.gcm_write import check_values
 
     from .test_gcm import mapping
 

@@ -21,7 +21,7 @@ def test_every_benchmark_section_runs_and_compares_like_with_like(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
     headings = [line for line in markdown.splitlines() if line.startswith("## ")]
-    assert [h.split(".")[0] for h in headings] == [f"## {i}" for i in range(1, 8)]
+    assert [h.split(".")[0] for h in headings] == [f"## {i}" for i in range(1, 9)]
     assert "| cores |" in markdown and "| date |" in markdown
     (raw,) = tmp_path.glob("results-*.json")
     results = json.loads(raw.read_text())
@@ -39,3 +39,8 @@ def test_every_benchmark_section_runs_and_compares_like_with_like(tmp_path):
     # 7: the FLOP count of a training step is the model's, not zero; 6: both DDP runs trained and were evaluated
     assert results["mfu"]["surrogate"]["flops_per_step"] > 1e8 and results["mfu"]["datacube"]["flops_per_step"] > 1e9
     assert all(r["test"] > 0 for r in results["scaling"]["ddp"].values())
+    # 8: the streamed points streamed and the compared point read in memory; the ingest wrote a cube
+    streaming = results["streaming"]
+    assert {r["read"] for r in streaming["streamed"].values()} == {"chunks"}
+    assert {c["in_memory"]["read"] for c in streaming["compared"].values()} == {"in memory"}
+    assert streaming["ingest"]["zarr_bytes"] > 0 and streaming["ingest"]["files"] == 12

@@ -1,4 +1,7 @@
-"""User data through the same door: multi-time GCM NetCDF → `astrotrain data ingest` → the datacube U-Net."""
+"""User data through the same door: a CAM run's monthly files at its native 46 × 72 grid → `astrotrain
+data ingest` (hybrid levels to σ, planet parameters from a sidecar table) → the datacube U-Net and the
+surrogate; and the same end to end for ROCKE-3D (σ below a model top, 46 × 72) and ExoPlaSim (σ, a T21
+Gaussian grid) runs."""
 
 from __future__ import annotations
 
@@ -7,98 +10,87 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from .conftest import ROOT, SMOKE, run_cli, smoke_args
+from .gcm_conventions import write_cam, write_exoplasim, write_rocke3d
 
 MAPPING = ROOT / "config" / "gcm_mappings" / "exocam.yaml"
-
-N_TIME, N_LAT, N_LON = 4, 8, 16
-LEV_HPA = np.array([100.0, 300.0, 500.0, 700.0, 850.0, 950.0])  # CAM order: top of the model first
+N_TIME, N_LAT, N_LON = 4, 46, 72
 
 
-def gcm_run(seed: int) -> xr.Dataset:
-    """A CAM-like monthly history file of one planet: a day-night surface pattern whose contrast and
-    mean vary by planet and month, temperature on a dry adiabat above it, RH = 0.6, cloud and winds
-    tied to the surface contrast — fields a U-Net can learn from the surface maps."""
-    rng = np.random.default_rng(seed)
-    lat = np.linspace(-78.75, 78.75, N_LAT)
-    lon = np.arange(N_LON) * 360.0 / N_LON
-    cos_zenith = np.clip(np.cos(np.deg2rad(lat))[:, None] * np.cos(np.deg2rad(lon))[None, :], 0, None)
-    mean, contrast = rng.uniform(250, 300), rng.uniform(10, 60)
-    ts = np.stack([mean + 3 * np.sin(m) + contrast * (cos_zenith - 0.3) + rng.normal(0, 0.5, cos_zenith.shape) for m in range(N_TIME)])
-    p = LEV_HPA[None, :, None, None] * 100.0
-    t = ts[:, None] * (p / 1e5) ** (2 / 7)
-    e_s = 611.2 * np.exp(17.67 * (t - 273.15) / (t - 29.65))
-    q = 0.6 * 0.622 * e_s / (p - 0.378 * e_s)
-    cloud = np.clip(0.2 + 0.5 * cos_zenith[None, None] * (LEV_HPA[None, :, None, None] / 1000), 0, 1) * np.ones_like(t)
-    u = (contrast / 10) * (1 - LEV_HPA[None, :, None, None] / 1000) * np.cos(np.deg2rad(lat))[None, None, :, None] * np.ones_like(t)
-    surf, levels = ("time", "lat", "lon"), ("time", "lev", "lat", "lon")
-    f32 = lambda a: a.astype(np.float32)  # noqa: E731
-    return xr.Dataset(
-        {
-            "TS": (surf, f32(ts), {"units": "K"}),
-            "FSNT": (surf, f32(900 * cos_zenith * np.ones_like(ts)), {"units": "W/m2"}),
-            "FLNT": (surf, f32(5.67e-8 * ts**4 * 0.6), {"units": "W/m2"}),
-            "T": (levels, f32(t), {"units": "K"}),
-            "Q": (levels, f32(q), {"units": "kg/kg"}),
-            "CLOUD": (levels, f32(cloud), {"units": "fraction"}),
-            "U": (levels, f32(u), {"units": "m/s"}),
-            "V": (levels, f32(-0.3 * u), {"units": "m/s"}),
-        },
-        coords={"lat": lat, "lon": lon, "lev": ("lev", LEV_HPA, {"units": "hPa"}), "time": np.arange(N_TIME, dtype=np.float64)},
-    )
+def sidecar(path: Path, n: int) -> Path:
+    rows = ["run,T_star,F_star [S_earth],radius,gravity [cm s-2],P_rot,P0 [hPa],CO2,CH4"]
+    rows += [f"planet{i},{3300 + 100 * i},{0.6 + 0.05 * i},1.0,{980 + 10 * i},{10 + i},{1000 * (0.8 + 0.1 * i)},1e-3,1e-6" for i in range(n)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
 
 
-def ingest(tmp_path: Path, n_planets: int) -> list[str]:
-    """`astrotrain data ingest` of one CAM-like file per planet; the datacube folders."""
+def ingest(tmp_path: Path, n_planets: int, parameters: bool = True) -> list[str]:
+    """`astrotrain data ingest` of one CAM run (its monthly files, a glob) per planet; the datacube folders."""
     from astrotrain.cli import main
 
+    table = sidecar(tmp_path / "planets.csv", n_planets)
     outs = []
     for i in range(n_planets):
-        src = tmp_path / f"planet{i}.cam.h0.nc"
-        gcm_run(i).to_netcdf(src)
+        write_cam(tmp_path / f"case{i}", case=f"planet{i}", years=1, months=N_TIME, ps_scale=0.8 + 0.1 * i, contrast=1.0 + 0.05 * i)
         out = tmp_path / "gcm" / f"planet{i}"
-        args = ["data", "ingest", str(src), "--mapping", str(MAPPING), "--out", str(out), "--config", str(SMOKE), "--no-progress"]
+        args = ["data", "ingest", str(tmp_path / f"case{i}" / "*.cam.h0.*.nc"), "--mapping", str(MAPPING), "--out", str(out),
+                "--config", str(SMOKE), "--no-progress", *(["--parameters", str(table)] if parameters else [])]
         assert main(args) == 0
         outs.append(str(out))
     return outs
 
 
 @pytest.mark.slow
-def test_ingested_multi_time_cubes_train_the_same_model(tmp_path):
-    cubes = ingest(tmp_path, 12)
+def test_ingested_cam_runs_train_the_datacube_at_their_native_grid(tmp_path):
+    cubes = ingest(tmp_path, 8)
     args = smoke_args(tmp_path, tmp_path / "no-universe", "--component", "datacube", "--physics-constraints",
                       f"components.datacube.datacubes={json.dumps(cubes)}", "components.datacube.max_epochs=40",
-                      "components.datacube.batch_size=2")
+                      "components.datacube.batch_size=2", "components.datacube.depth=2", "components.datacube.lr=0.02")
     res = run_cli(args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     (run,) = (tmp_path / "runs").iterdir()
     test = json.loads((run / "metrics.json").read_text())["test"]
-    assert len([k for k in test if k.startswith("temperature_rmse_level")]) == len(LEV_HPA)
+    assert len([k for k in test if k.startswith("temperature_rmse_level")]) == 10  # CLERO's ten σ levels
     assert test["q_negative_pred"] == 0.0 and test["cloud_outside_pred"] == 0.0
     assert test["temperature_rmse"] < 0.5 * test["temperature_rmse_train_mean"]
-    # the truth is built dry-adiabatic at RH 0.6: no constraint residual in the data
-    assert test["unstable_share_truth"] == 0.0 and test["supersaturated_share_truth"] == 0.0
+    assert np.isfinite(test["supersaturated_share_pred"]) and np.isfinite(test["unstable_share_pred"])
     provenance = json.loads((run / "provenance.json").read_text())
     assert provenance["data"]["universe"] is None and not (tmp_path / "no-universe").exists()
-    assert [Path(s["path"]).name for s in provenance["data"]["sources"]] == [f"planet{i}" for i in range(12)]
-    assert all(s["model"] == "ExoCAM" and len(s["source_sha256"]) == 64 for s in provenance["data"]["sources"])
+    assert [Path(s["path"]).name for s in provenance["data"]["sources"]] == [f"planet{i}" for i in range(8)]
+    assert all(s["model"] == "ExoCAM" and len(s["source_sha256"]) == N_TIME for s in provenance["data"]["sources"])  # one hash per file
 
 
-def test_ingested_level_pressures_are_ordered_bottom_up_and_converted(tmp_path):
+def test_ingested_cubes_carry_sigma_levels_their_surface_pressure_weights_and_parameters(tmp_path):
+    import torch
+
     from astrotrain.components.datacube.config import DatacubeConfig
+    from astrotrain.components.datacube.module import per_planet_air
     from astrotrain.components.datacube.sources import ingested_source
+    from astrotrain.data.features import parameter_features
 
     cubes = ingest(tmp_path, 2)
     source = ingested_source(cubes, DatacubeConfig())
-    np.testing.assert_allclose(source.pressure[0], LEV_HPA[::-1] * 100.0)  # Pa, bottom first
-    t = source.targets["temperature"]
-    assert t.shape == (2, N_TIME, len(LEV_HPA), N_LAT, N_LON)
-    assert np.all(t[:, :, 0] > t[:, :, -1])  # the lowest level is the warmest on a dry adiabat
+    from clero.climate_analysis import pressure_levels
+
+    np.testing.assert_allclose(source.pressure[0], pressure_levels(1.0) / 1e5)  # σ, bottom first
+    t = source.targets["temperature"].rows(np.arange(2))  # read lazily, row by row
+    assert t.shape == (2, N_TIME, 10, N_LAT, N_LON) and np.all(t[:, :, 0] > t[:, :, -1])
+    surface_pressure = source.surface_pressure.rows(np.arange(2))
+    assert surface_pressure.shape == (2, N_TIME, N_LAT, N_LON)
+    np.testing.assert_allclose(surface_pressure[1].mean() / surface_pressure[0].mean(), 0.9 / 0.8, rtol=1e-3)
+    # the physics sees each column's real pressure: σ × its surface pressure
+    batch = {"pressure": torch.from_numpy(source.pressure[:1].astype(np.float32)), "surface_pressure": torch.from_numpy(surface_pressure[:1, 0]),
+             "epsilon": torch.ones(1), "kappa": torch.ones(1)}
+    p = per_planet_air(batch)[0]
+    np.testing.assert_allclose(p[0, 3].numpy(), source.pressure[0, 3] * surface_pressure[0, 0], rtol=1e-6)
+    # CAM's gw: a pole point has half a cell
     np.testing.assert_allclose(source.area_weights.sum(), 1.0, rtol=1e-12)
-    assert source.area_weights[0, 0] < source.area_weights[N_LAT // 2, 0]  # polar cells are smaller
-    assert np.all(source.features == 0)  # no planet parameters: FiLM is the identity
+    assert source.area_weights[0, 0] < 0.6 * source.area_weights[1, 0] and source.area_weights[23, 0] > 10 * source.area_weights[0, 0]
+    # the sidecar's parameters, in astrotrain units (S⊕ → W m-2, cm s-2 → m s-2, hPa → bar), are FiLM's features
+    expected = parameter_features(__import__("pandas").DataFrame([{"T_star": 3400.0, "F_star": 0.65 * 1361, "radius": 1.0, "gravity": 9.9,
+                                                                   "P_rot": 11.0, "P0": 0.9, "CO2": 1e-3, "CH4": 1e-6}]))[0]
+    np.testing.assert_allclose(source.features[1], expected, rtol=1e-6)
 
 
 def test_bad_ingested_inputs_are_named(tmp_path):
@@ -116,3 +108,69 @@ def test_bad_ingested_inputs_are_named(tmp_path):
     res = run_cli(smoke_args(tmp_path, tmp_path / "cache", "--component", "datacube", "--validate-only",
                              "components.datacube.level_pressure_units=metre"), cwd=tmp_path)
     assert res.returncode == 2 and "level_pressure_units" in res.stderr and "not a pressure unit" in res.stderr
+
+
+def test_the_surrogate_learns_parameters_to_maps_from_gcm_runs_split_by_run(tmp_path):
+    """Parameters → Ts/ASR/OLR maps on the runs' own 46 × 72 grid: every month a sample, the split by run
+    (no month of a held-out run is trained on), labels from the fields with the grid's cell areas."""
+    from astrotrain.components.surrogate.data import SurrogateDataModule
+    from astrotrain.config.schema import SplitConfig
+
+    cubes = ingest(tmp_path, 8)
+    dm = SurrogateDataModule(None, n_components=4, batch_size=4, split=SplitConfig(train=0.625, val=0.125, test=0.25), datacubes=cubes)
+    dm.setup()
+    runs = {name: set((idx // N_TIME).tolist()) for name, idx in dm.indices.items()}
+    assert sum(len(r) for r in runs.values()) == 8 and not (runs["train"] & runs["test"]) and not (runs["val"] & runs["test"])
+    assert all(len(idx) == N_TIME * len(runs[name]) for name, idx in dm.indices.items())
+    assert dm.datasets["train"].tensors["maps"].shape[1:] == (3, N_LAT * N_LON)
+    assert dm.grid["nightside"].sum() > 0.3 * N_LAT * N_LON  # the unlit half of the tidally locked runs
+    res = run_cli(smoke_args(tmp_path, tmp_path / "no-universe", "--component", "surrogate", f"components.surrogate.datacubes={json.dumps(cubes)}",
+                             "components.surrogate.n_components=4", "trainer.max_epochs=30", "components.surrogate.mlp_baseline_epochs=5"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["surface_temperature_rmse_K"] < 0.5 * test["baseline_train_mean_surface_temperature_rmse_K"]
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["data"]["universe"] is None and len(provenance["data"]["sources"]) == 8
+
+
+def ingest_other(tmp_path: Path, convention: str, n_runs: int) -> list[str]:
+    """ROCKE-3D (aij + aijk files) or ExoPlaSim (one postprocessed file) runs of different surface pressures."""
+    from astrotrain.cli import main
+
+    table = sidecar(tmp_path / "planets.csv", n_runs)
+    outs = []
+    for i in range(n_runs):
+        folder, scale = tmp_path / f"{convention}{i}", 0.7 + 0.12 * i
+        if convention == "rocke3d":
+            write_rocke3d(folder, run=f"r{i}", ps_scale=scale)
+            pattern = str(folder / "*.nc")
+        else:
+            pattern = str(write_exoplasim(folder / "MOST.nc", years=1, ps_scale=scale))
+        out = tmp_path / "gcm" / f"planet{i}"
+        assert main(["data", "ingest", pattern, "--mapping", str(ROOT / "config" / "gcm_mappings" / f"{convention}.yaml"), "--out", str(out),
+                     "--config", str(SMOKE), "--no-progress", "--parameters", str(table), "--time", "monthly"]) == 0
+        outs.append(str(out))
+    return outs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("convention", ["rocke3d", "exoplasim"])
+def test_rocke3d_and_exoplasim_runs_train_the_datacube_and_the_surrogate_end_to_end(tmp_path, convention):
+    cubes = ingest_other(tmp_path, convention, 8)
+    for component, extra in (("datacube", ["components.datacube.max_epochs=40", "components.datacube.batch_size=4", "components.datacube.depth=2",
+                                           "components.datacube.lr=0.02"]),
+                             ("surrogate", ["components.surrogate.n_components=4", "trainer.max_epochs=25", "components.surrogate.mlp_baseline_epochs=0"])):
+        res = run_cli(smoke_args(tmp_path / component, tmp_path / "no-universe", "--component", component,
+                                 f"components.{component}.datacubes={json.dumps(cubes)}", *extra), cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-3000:]
+        (run,) = (tmp_path / component / "runs").iterdir()
+        test = json.loads((run / "metrics.json").read_text())["test"]
+        if component == "datacube":
+            assert test["temperature_rmse"] < 0.5 * test["temperature_rmse_train_mean"], test
+        else:
+            assert test["surface_temperature_rmse_K"] < 0.5 * test["baseline_train_mean_surface_temperature_rmse_K"], test
+        sources = json.loads((run / "provenance.json").read_text())["data"]["sources"]
+        assert {s["model"] for s in sources} == {"ROCKE-3D" if convention == "rocke3d" else "ExoPlaSim"} and len(sources) == 8
+    assert not (tmp_path / "no-universe").exists()

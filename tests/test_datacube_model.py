@@ -79,3 +79,35 @@ def test_latitude_channel_lets_symmetric_maps_give_asymmetric_fields():
     symmetric = torch.cat([half, half.flip(-2)], dim=-2)
     out = model(symmetric, torch.zeros(1, 8, dtype=torch.float64), levels)
     assert (out - out.flip(-2)).abs().mean() > 1e-3
+
+
+def test_pole_aware_padding_continues_the_grid_across_each_pole():
+    """46 × 72 with pole points: 2 rows are added, one beyond each pole — the row next to the pole
+    on the other side of the globe (180° away in longitude); the pole row itself is not repeated."""
+    from astrotrain.components.datacube.model import crop_grid, pad_grid
+
+    lat = torch.linspace(-90, 90, 46, dtype=torch.float64)
+    lon = torch.arange(72, dtype=torch.float64) * 5.0
+    field = torch.sin(torch.deg2rad(lat))[:, None] + 0.1 * torch.cos(torch.deg2rad(lon))[None, :]  # smooth on the sphere
+    padded, where = pad_grid(field[None, None], 4, poles_on_grid=True)
+    assert padded.shape[-2:] == (48, 72) and where == (1, 46, 72)
+    beyond_south, beyond_north = padded[0, 0, 0], padded[0, 0, -1]
+    torch.testing.assert_close(beyond_south, torch.roll(field[1], 36))  # -86° on the opposite meridian
+    torch.testing.assert_close(beyond_north, torch.roll(field[-2], 36))
+    torch.testing.assert_close(crop_grid(padded, where)[0, 0], field)
+    grid = torch.randn(30, 60)
+    gaussian, where = pad_grid(grid[None, None], 8)  # no pole rows: the edge row itself is mirrored
+    assert gaussian.shape[-2:] == (32, 64) and where == (1, 30, 60)
+    torch.testing.assert_close(gaussian[0, 0, 0, :60], torch.roll(grid[0], 30))  # 180° of the real 60 longitudes
+    torch.testing.assert_close(gaussian[0, 0, 1:31, 60:], grid[:, :4])  # longitude wraps periodically
+
+
+def test_a_native_46_by_72_grid_trains_at_depth_2_and_only_real_cells_reach_the_output():
+    torch.manual_seed(0)
+    model = DatacubeUNet(c_in=3, c_out=5, n_levels=10, width=4, depth=2, poles_on_grid=True).double()
+    maps, params, levels = torch.randn(2, 3, 46, 72, dtype=torch.float64), torch.randn(2, 8, dtype=torch.float64), torch.linspace(0, 1, 10, dtype=torch.float64)
+    out = model(maps, params, levels)
+    assert out.shape == (2, 5, 10, 46, 72)
+    out.pow(2).mean().backward()  # the loss sees only the cropped cells, and every weight gets a gradient
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    assert model.encode(maps, params, levels).shape == (2, 4 * 4 * 8)

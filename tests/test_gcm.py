@@ -12,7 +12,10 @@ import pytest
 import xarray as xr
 import yaml
 
-from astrotrain.data.gcm import GcmMapping, check_values, load_mapping, open_gcm, write_datacube
+from astrotrain.data.gcm import GcmMapping, load_mapping
+from astrotrain.data.gcm import open_gcm as open_any_levels
+from astrotrain.data.gcm_write import check_values, write_datacube
+from astrotrain.data.vertical import TargetLevels
 from astrotrain.errors import UserError
 from astrotrain.hashing import sha256_file, sha256_tree
 from astrotrain.universe.store import FIELD_UNITS, Universe
@@ -22,6 +25,17 @@ MAPPINGS = ROOT / "config" / "gcm_mappings"
 N_TIME, N_LEV, N_LAT, N_LON = 3, 2, 4, 8
 LAT = np.linspace(-67.5, 67.5, N_LAT)
 LON = np.arange(N_LON) * 45.0
+TARGET = TargetLevels(kind="pressure", values=[90000.0, 50000.0])  # the file's own two levels, bottom first
+
+
+def open_gcm(path, m, **kwargs):
+    """open_gcm onto the file's own levels (at PS = 1e5 Pa: 0.5 and 0.9 × PS), so values pass unchanged."""
+    return open_any_levels(path, m, TARGET, **kwargs)
+
+
+def ingested(levels_last_top_down: np.ndarray) -> np.ndarray:
+    """The file's level order (CAM: top down) as ingested (bottom up)."""
+    return np.flip(levels_last_top_down, axis=-3)
 
 
 def exocam_tree(**variables) -> dict:
@@ -56,7 +70,8 @@ def exocam_dataset(time: bool = True) -> xr.Dataset:
             "CLOUD": (levels, np.full(shape4, 0.25, np.float32), {"units": "fraction"}),
             "U": (levels, u, {"units": "m/s"}),
             "V": (levels, -u, {"units": "m s-1"}),
-            "PS": (surf, np.full(shape3, 1e5, np.float32), {"units": "Pa"}),  # not mapped
+            "PS": (surf, np.full(shape3, 1e5, np.float32), {"units": "Pa"}),  # the hybrid coordinate's surface pressure
+            "hyam": (("lev",), np.zeros(N_LEV)), "hybm": (("lev",), np.array([0.5, 0.9])), "P0": ((), 1e5, {"units": "Pa"}),
         },
         coords={"lat": ("lat", LAT, {"units": "degrees_north"}), "lon": ("lon", LON), "lev": ("lev", [500.0, 900.0])},
     )
@@ -133,11 +148,11 @@ def test_open_converts_renames_orders_lazily(tmp_path):
     src = exocam_dataset(time=True)
     ds = open_gcm(write_nc(tmp_path, src), mapping())
 
-    assert set(ds.data_vars) == set(FIELD_UNITS)
+    assert set(ds.data_vars) == set(FIELD_UNITS) | {"surface_pressure"}
     for name, var in ds.data_vars.items():
         assert isinstance(var.data, da.Array), f"{name} is not dask-backed"
         assert var.dtype == np.float32
-        assert var.attrs["units"] == FIELD_UNITS[name]
+        assert var.attrs["units"] == FIELD_UNITS.get(name, "Pa")
     assert ds["surface_temperature"].dims == ("time", "lat", "lon")
     for name in ("temperature", "specific_humidity", "cloud_fraction", "u", "v"):
         assert ds[name].dims == ("time", "level", "lat", "lon")
@@ -147,11 +162,12 @@ def test_open_converts_renames_orders_lazily(tmp_path):
     assert np.all(ds["specific_humidity"].values == np.float32(0.005))  # 5 g/kg
     assert np.all(ds["asr"].values == 240.0) and np.all(ds["olr"].values == 239.5)
     assert np.all(ds["cloud_fraction"].values == 0.25)
-    np.testing.assert_array_equal(ds["temperature"].values, src["T"].values)
-    np.testing.assert_array_equal(ds["u"].values, src["U"].transpose("time", "lev", "lat", "lon").values)
+    np.testing.assert_array_equal(ds["temperature"].values, ingested(src["T"].values))
+    np.testing.assert_array_equal(ds["u"].values, ingested(src["U"].transpose("time", "lev", "lat", "lon").values))
     np.testing.assert_array_equal(ds["v"].values, -ds["u"].values)
     np.testing.assert_array_equal(ds["lat"].values, LAT)
-    np.testing.assert_array_equal(ds["level"].values, [500.0, 900.0])
+    np.testing.assert_array_equal(ds["level"].values, [90000.0, 50000.0])
+    assert ds["level"].attrs == {"level_kind": "pressure", "units": "Pa"}
     assert ds["lat"].attrs["units"] == "degrees_north" and ds["lon"].attrs["units"] == "degrees_east"
     assert ds.sizes == {"time": N_TIME, "level": N_LEV, "lat": N_LAT, "lon": N_LON}
 
@@ -161,7 +177,7 @@ def test_open_without_time_and_partial_mapping(tmp_path):
     del tree["dims"]["time"]
     tree["variables"] = {k: tree["variables"][k] for k in ("surface_temperature", "temperature")}
     ds = open_gcm(write_nc(tmp_path, exocam_dataset(time=False)), GcmMapping.model_validate(tree))
-    assert set(ds.data_vars) == {"surface_temperature", "temperature"}
+    assert set(ds.data_vars) == {"surface_temperature", "temperature", "surface_pressure"}
     assert ds["surface_temperature"].dims == ("lat", "lon")
     assert ds["temperature"].dims == ("level", "lat", "lon")
     assert "time" not in ds.dims
@@ -233,7 +249,7 @@ def test_corrupt_zarr(tmp_path):
 def test_missing_variable_lists_what_file_has(tmp_path):
     path = write_nc(tmp_path, exocam_dataset())
     msg = raises_user_error(path, mapping(olr={"name": "FLUT"}), path.name, "'FLUT'", "olr", "variables.olr.name")
-    assert "FLNT, FSNT, PS, Q, T, TS, U, V" in msg
+    assert "FLNT, FSNT, P0, PS, Q, T, TS, U, V" in msg
 
 
 def test_missing_dim(tmp_path):
@@ -311,7 +327,8 @@ def test_datacube_round_trip(tmp_path, time):
         np.testing.assert_array_equal(var.isel(planet=0).values, expected[name].values)
     assert back["planet"].values.tolist() == [7]
     np.testing.assert_array_equal(back["lat"].values, LAT)
-    np.testing.assert_array_equal(back["level"].values, [500.0, 900.0])
+    np.testing.assert_array_equal(back["level"].values, [90000.0, 50000.0])
+    np.testing.assert_allclose(back["area_weights"].values.sum(), 1.0)
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["source"] == str(src_path.resolve())

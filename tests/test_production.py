@@ -61,14 +61,30 @@ def test_onnx_exports_compute_what_pytorch_computes_on_held_out_planets(smoke_pi
     assert np.allclose(session.run(None, {"features": x[:1]})[1], got[1][:1], atol=1e-6)
 
 
-def test_int8_models_stay_within_the_stated_accuracy_delta(smoke_pipeline):
+def test_int8_models_are_judged_against_the_stated_delta_and_one_outside_it_is_not_served(tmp_path, smoke_pipeline):
+    import shutil
+
     metrics = production(smoke_pipeline)
     test = metrics["test"]
+    manifest = json.loads((smoke_pipeline / PHASE / "export" / "manifest.json").read_text())
     for name in ("surrogate", "fast_surrogate"):
-        delta = test[f"{name}_onnx_int8_surface_temperature_rmse_K"] - test[f"{name}_onnx_surface_temperature_rmse_K"]
-        assert metrics["int8"][name]["surface_temperature_rmse_increase_K"] == pytest.approx(delta)
-        assert delta <= 0.5, (name, delta)  # components.production.int8_max_rmse_increase_K
-        assert test[f"{name}_torch_surface_temperature_rmse_K"] == pytest.approx(test[f"{name}_onnx_surface_temperature_rmse_K"], rel=1e-4)
+        fp32, int8 = test[f"{name}_onnx_surface_temperature_rmse_K"], test[f"{name}_onnx_int8_surface_temperature_rmse_K"]
+        check = metrics["int8"][name]
+        assert check["surface_temperature_rmse_increase_K"] == pytest.approx(int8 - fp32)
+        assert check["ok"] == (int8 - fp32 <= 0.5) == manifest["int8_accepted"][name]  # components.production.int8_max_rmse_increase_K
+        # quantised, not broken: a different model, within half of its fp32 error (the smoke models are barely trained)
+        assert int8 != fp32 and int8 < 1.5 * fp32, (name, fp32, int8)
+        assert test[f"{name}_torch_surface_temperature_rmse_K"] == pytest.approx(fp32, rel=1e-4)
+    # predict serves an int8 surrogate only where it passed its check, whichever way this machine's smoke run went
+    planets = write_csv(tmp_path / "planets.csv", [TRAPPIST_1E])
+    for accepted in (True, False):
+        run = tmp_path / f"accepted-{accepted}"
+        shutil.copytree(smoke_pipeline, run)
+        path = run / PHASE / "export" / "manifest.json"
+        path.write_text(json.dumps({**manifest, "int8_accepted": {**manifest["int8_accepted"], "surrogate": accepted}}))
+        res = run_astrotrain(["predict", "--run", str(run), "--input", str(planets), "--backend", "onnx-int8"], cwd=tmp_path)
+        assert res.returncode == (0 if accepted else 2), res.stderr[-2000:]
+        assert accepted or ("failed its accuracy check" in res.stderr and not (run / PHASE / "predictions").exists())
     # fusion: the smoke test split is ~24 planets (one planet = 4 points), so compare on every planet of the universe
     import onnxruntime as ort
 
@@ -81,7 +97,11 @@ def test_int8_models_stay_within_the_stated_accuracy_delta(smoke_pipeline):
     for name in ("fusion.onnx", "fusion.int8.onnx"):
         session = ort.InferenceSession(str(smoke_pipeline / PHASE / "export" / name), providers=["CPUExecutionProvider"])
         accuracy[name] = (session.run(None, {"features": x})[0].argmax(axis=1) == states).mean()
-    assert len(x) >= 150 and accuracy["fusion.onnx"] - accuracy["fusion.int8.onnx"] <= 0.02, accuracy  # int8_max_accuracy_drop
+    # quantised, not broken: within a few planets of fp32 (a broken graph falls to chance, ~1/6); the stated 2-point
+    # tolerance (int8_max_accuracy_drop) is judged by the phase itself on the test split
+    assert len(x) >= 150 and accuracy["fusion.onnx"] - accuracy["fusion.int8.onnx"] < 0.05, accuracy
+    fusion = metrics["int8"]["fusion"]
+    assert fusion["ok"] == (fusion["accuracy_drop"] <= 0.02)
     export = smoke_pipeline / PHASE / "export"
     assert (export / "fusion.int8.onnx").stat().st_size < (export / "fusion.onnx").stat().st_size  # int8 weights: a smaller file
 
@@ -133,8 +153,8 @@ def test_validity_calibrates_sigma_on_one_set_of_planets_and_measures_coverage_o
     limits = validity["acceptance"]
     for band in validity["bands"].values():
         assert band["calibration"]["planets"] + band["evaluation"]["planets"] >= 10  # 16 drawn (some leave the domain under the catalog noise)
-        c = band["calibration"]
-        assert band["accepted"] == (c["habitable_fraction_mae"] <= limits["habitable_mae"] and c["mean_ts_error_K"] <= limits["ts_error_K"])
+        halves = (band["calibration"], band["evaluation"])
+        assert band["accepted"] == all(c["habitable_fraction_mae"] <= limits["habitable_mae"] and c["mean_ts_error_K"] <= limits["ts_error_K"] for c in halves)
     # the hot side of the instellation band is where a model trained below 1,500 W m⁻² fails: CLERO puts greenhouse states there
     assert validity["bands"]["F_star high"]["calibration"]["mean_ts_error_K"] > core["calibration"]["mean_ts_error_K"]
 
@@ -225,7 +245,7 @@ def test_no_globally_temperate_prediction_comes_with_a_map_that_has_ice(smoke_pi
 def test_the_onnx_path_of_predict_never_imports_torch(tmp_path, smoke_pipeline):
     planets = write_csv(tmp_path / "planets.csv", [TRAPPIST_1E, {**TRAPPIST_1E, "pl_name": "hot one", "pl_insol": "400"}])
     code = ("import sys; from astrotrain.cli import main; rc = main(['predict', '--run', sys.argv[1], '--input', sys.argv[2], "
-            "'--backend', 'onnx-int8']); assert rc == 0; loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')); "
+            "'--backend', 'onnx']); assert rc == 0; loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')); "
             "print('TORCH', loaded)")
     res = subprocess.run([sys.executable, "-c", code, str(smoke_pipeline), str(planets)], cwd=tmp_path, env=cli_env(), capture_output=True,
                          text=True, timeout=300)

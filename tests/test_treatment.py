@@ -84,6 +84,9 @@ def write_exocam_file(path: Path, nan: bool = False) -> Path:
             "CLOUD": (("lev", "lat", "lon"), rng.random(shape3), {"units": "fraction"}),
             "U": (("lev", "lat", "lon"), rng.normal(size=shape3), {"units": "m/s"}),
             "V": (("lev", "lat", "lon"), rng.normal(size=shape3), {"units": "m/s"}),
+            # CAM's hybrid coordinate, here pure σ: p = 0·P0 + hybm·PS
+            "PS": (("lat", "lon"), np.full(shape2, 1e5), {"units": "Pa"}),
+            "hyam": (("lev",), np.zeros(2)), "hybm": (("lev",), np.array([0.5, 0.9])), "P0": ((), 1e5, {"units": "Pa"}),
         },
         coords=coords,
     )

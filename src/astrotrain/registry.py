@@ -53,6 +53,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         module=f"{_ROOT}.surrogate.module:build_module",
         science_metrics=("surface_temperature_rmse_K", "habitable_fraction_mae", "climate_state_accuracy"),
         encoder=f"{_ROOT}.surrogate.encoder",
+        external_data="datacubes",
         report=f"{_ROOT}.surrogate.report:report",
         hpo_metric=("surface_temperature_rmse_K", "minimize"),
     ),

@@ -97,21 +97,31 @@ def _refuse_foreign_folder(out: Path) -> None:
 
 def _ingest(cfg, args) -> int:
     from ..data import gcm, quality
+    from ..data.gcm_files import source_files
+    from ..data.gcm_write import check_values, read_parameters, write_datacube
+    from ..data.vertical import parse_target_levels
 
-    mapping = gcm.load_mapping(args.mapping)
-    dataset = gcm.open_gcm(args.path, mapping)
-    source = Path(args.path)
-    out = Path(args.out or Path("data/gcm") / (source.stem if source.suffix != ".zarr" else source.name[: -len(".zarr")]))
+    mapping = gcm.load_mapping(args.mapping) if args.mapping else None
+    levels = parse_target_levels(args.levels)
+    files = source_files(args.path)
+    dataset = gcm.open_gcm(files, mapping, levels, skip_years=args.skip_years, time=args.time)
+    first = files[0]
+    default_name = first.stem if first.suffix != ".zarr" else first.name[: -len(".zarr")]
+    out = Path(args.out or Path("data/gcm") / (first.parent.name if len(files) > 1 else default_name))
     _refuse_foreign_folder(out)
+    run_id = args.run_id or out.name
+    parameters = read_parameters(args.parameters, run_id) if args.parameters else dataset.attrs.get("planet_parameters")
     try:
-        gcm.write_datacube(dataset, out, source=str(args.path))
+        write_datacube(dataset, out, parameters=parameters)
     except (OSError, ValueError, RuntimeError) as exc:  # read errors that only surface when the data is read
         raise UserError(f"could not read {args.path} while writing the datacube: {exc}") from None
-    problems = gcm.check_values(dataset)
-    report = quality.QualityReport(dataset=f"{mapping.model} output {args.path}", n_records=1, records=quality.value_records(problems, str(args.path)))
-    report.summary = {"variables": ", ".join(dataset.data_vars), "dims": ", ".join(f"{k}={v}" for k, v in dataset.sizes.items())}
+    problems = check_values(dataset)
+    model = mapping.model if mapping else dataset.attrs.get("gcm_model")
+    report = quality.QualityReport(dataset=f"{model} output {args.path}", n_records=1, records=quality.value_records(problems, str(args.path)))
+    report.summary = {"variables": ", ".join(dataset.data_vars), "dims": ", ".join(f"{k}={v}" for k, v in dataset.sizes.items()),
+                      "files": len(files), "parameters": "given" if parameters else "none (FiLM sees only the maps)"}
     report.write(out)
-    print(f"ingested {args.path} → {out / 'climate.zarr'} ({', '.join(dataset.data_vars)})")
+    print(f"ingested {len(files)} file(s) {args.path} → {out / 'climate.zarr'} ({', '.join(dataset.data_vars)})")
     for record in report.records:
         print(f"  quality: {record.where}: {record.check}: {record.count} values ({record.detail})")
     return 0

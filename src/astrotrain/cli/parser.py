@@ -77,10 +77,19 @@ def build_data_parser() -> argparse.ArgumentParser:
     report.add_argument("--archive", metavar="CSV", help="report on an archive CSV export (default: the universe)")
     report.add_argument("--out", metavar="DIR", help="output folder (default: data.reports_dir/<dataset>)")
     report.add_argument("overrides", nargs="*", metavar="key.path=value")
-    ingest = command("ingest", "ingest GCM output (NetCDF/Zarr) into the universe's datacube layout")
-    ingest.add_argument("path", help="a NetCDF file or Zarr store")
-    ingest.add_argument("--mapping", required=True, metavar="FILE", help="variable/dimension/unit mapping (config/gcm_mappings/*.yaml)")
+    ingest = command("ingest", "ingest GCM output (NetCDF/Zarr, one run: a file or a glob of files) into the universe's datacube layout")
+    ingest.add_argument("path", help="a NetCDF file, a Zarr store, or a quoted glob of one run's files ('case/*.cam.h0.*.nc')")
+    ingest.add_argument("--mapping", metavar="FILE", help="variable/dimension/unit/vertical mapping (config/gcm_mappings/*.yaml); "
+                        "omitted: by the file's CF standard_names")
     ingest.add_argument("--out", metavar="DIR", help="output folder (default: data/gcm/<file stem>)")
+    ingest.add_argument("--levels", metavar="KIND[:V,...]", help="common target levels: sigma (default: CLERO's ten at 1 bar), "
+                        "sigma:0.95,0.8,… or pressure:90000,70000,… (Pa, bottom first)")
+    ingest.add_argument("--skip-years", type=int, default=0, metavar="N", help="drop the first N model years (spin-up)")
+    ingest.add_argument("--time", choices=["samples", "mean", "monthly"], default="samples",
+                        help="keep every time sample (default), average into one climatology, or into a mean annual cycle")
+    ingest.add_argument("--parameters", metavar="CSV", help="sidecar table of planet parameters: a `run` column, one column per "
+                        "parameter (`name` or `name [unit]`); default: the file's global attributes, if it has all eight")
+    ingest.add_argument("--run-id", metavar="ID", help="this run's row in --parameters (default: the output folder's name)")
     ingest.add_argument("overrides", nargs="*", metavar="key.path=value")
     return p
 

@@ -114,7 +114,14 @@ class DataConfig(Section):
     split: SplitConfig = SplitConfig()
     archive: ArchiveConfig = ArchiveConfig()
     reports_dir: str = Field("data/reports", description="where `astrotrain data report` writes")
-    num_workers: int = Field(0, ge=0, le=64, description="data-loader worker processes")
+    num_workers: int = Field(0, ge=0, le=64, description="data-loader worker processes (prefetch in the background)")
+    in_memory: bool | None = Field(None, description="hold a component's arrays in memory (true) or read batches from Zarr (false); "
+                                                     "null = in memory when they fit in memory_budget_gb")
+    memory_budget_gb: float = Field(8.0, gt=0, description="largest data (GB) held in memory when in_memory is null")
+    shuffle: Literal["auto", "planets", "chunks"] = Field("auto", description="training order: every planet shuffled (planets), or "
+                                                          "chunk-aware (chunks: storage chunks shuffled, then planets within a buffer of "
+                                                          "them); auto = planets in memory, chunks when streaming")
+    shuffle_buffer_chunks: int = Field(4, ge=1, le=4096, description="chunks whose planets are shuffled together (chunk-aware shuffling)")
     smiles: str | None = Field(None, description="SMILES file (one per line) the graph VAE trains on instead of the enumerated space")
 
 

@@ -1,8 +1,11 @@
-"""Ingest GCM output (NetCDF or Zarr) into astrotrain's field names, units and datacube layout.
+"""Ingest GCM output (NetCDF or Zarr; one file or many) into astrotrain's field names, units and levels.
 
-A YAML mapping (`config/gcm_mappings/*.yaml`) names the file's variables and dims; `open_gcm` opens
-the file lazily (dask), renames, converts units with pint and orders dims ([time], [level], lat, lon);
-`write_datacube` writes it in the layout of a universe's `climate.zarr` plus a `manifest.json`.
+A YAML mapping (`config/gcm_mappings/*.yaml`) names the file's variables, dims and vertical
+coordinate — or, with no mapping, the file's CF `standard_name`s say it (`gcm_files.standard_name_mapping`).
+`open_gcm` opens the output lazily (dask), selects the time samples (`gcm_files.select_times`),
+renames, converts units with pint, computes every column's real level pressures and interpolates the
+level fields onto the common target levels (`vertical.py`), and orders dims ([time], [level], lat, lon);
+`gcm_write.write_datacube` writes it in the layout of a universe's `climate.zarr` plus a `manifest.json`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from pydantic import ValidationError, field_validator, model_validator
 
 from ..config.base import Section
 from ..errors import UserError
-from ..universe.store import CLIMATE_STORE, FIELD_UNITS, LEVEL_FIELDS, MANIFEST_FILE
+from ..universe.store import FIELD_UNITS, LEVEL_FIELDS
+from .gcm_files import TimeMode, open_raw, select_times, source_files, standard_name_mapping
+from .vertical import TargetLevels, VerticalCoordinate, infer_coordinate, level_pressure, to_target_levels
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -28,7 +33,6 @@ if TYPE_CHECKING:
 FieldName = Literal[tuple(FIELD_UNITS)]  # one of the 8 astrotrain fields
 DIM_ORDER = ("time", "level", "lat", "lon")
 COORD_UNITS = {"lat": "degrees_north", "lon": "degrees_east"}
-NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 
 
 @functools.cache
@@ -37,10 +41,13 @@ def unit_registry():
     import pint
 
     def udunits_exponents(text: str) -> str:  # "W m-2" → "W m**-2"; "1" and "degC" are untouched
+        text = re.sub(r"\bmb\b", "mbar", text)  # a GCM's "mb" is the millibar (ModelE), not pint's millibarn
         return re.sub(r"(?<=[A-Za-z])(?=-?\d)", "**", text)
 
     registry = pint.UnitRegistry(preprocessors=[udunits_exponents])
     registry.define("fraction = 1")
+    registry.define("R_earth = 6.371e6 m")  # for sidecar parameter tables
+    registry.define("S_earth = 1361 W m**-2")
     return registry
 
 
@@ -72,6 +79,8 @@ class GcmMapping(Section):
     model: str
     dims: GcmDims
     variables: dict[FieldName, GcmVariable]
+    vertical: VerticalCoordinate | None = None  # null: the level coordinate's own CF attributes say it
+    area_weights: str | None = None  # a variable of cell-area weights (CAM's latitude weights gw); null: from the latitudes
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -117,90 +126,99 @@ def _format_error(err: dict) -> str:
     return f"{key}: {message}" if loc else message
 
 
-def open_gcm(path: str | Path, mapping: GcmMapping) -> xr.Dataset:
-    """Open GCM output lazily as astrotrain fields: renamed, in astrotrain units, float32, dims ([time], [level], lat, lon)."""
+def open_gcm(path: str | Path | list, mapping: GcmMapping | None = None, levels: TargetLevels | None = None,
+             skip_years: int = 0, time: TimeMode = "samples") -> xr.Dataset:
+    """Open GCM output lazily as astrotrain fields: renamed, in astrotrain units, float32, level fields on the
+    target levels, dims ([time], [level], lat, lon), plus `surface_pressure` (Pa) where the file has it.
+    `path`: a file, a Zarr store, a glob or a list of files of one run."""
     import xarray as xr
 
-    path = Path(path)
-    raw = _open_raw(path)
+    paths = source_files(path) if not isinstance(path, list) else [Path(p) for p in path]
+    raw = open_raw(paths)
+    label = paths[0].name if len(paths) == 1 else f"{len(paths)} files of {paths[0].parent}"
+    mapping = mapping or GcmMapping.model_validate(standard_name_mapping(raw))
     file_dims = {ours: theirs for ours, theirs in mapping.dims.model_dump().items() if theirs is not None}
-    fields = {}
+    raw, time_record = select_times(raw, file_dims.get("time"), skip_years, time)
+    if time == "mean":
+        file_dims.pop("time", None)  # averaged away
+    level_fields = [f for f in mapping.variables if f in LEVEL_FIELDS]
+    vertical, p_source, ps = None, None, None
+    if level_fields or (mapping.vertical is not None and mapping.vertical.ps):
+        vertical = mapping.vertical or infer_coordinate(raw, file_dims["level"])
+        lead = tuple(file_dims[d] for d in ("time",) if d in file_dims)
+        if vertical.ps is not None:
+            ps = _surface_pressure(raw, vertical.ps, file_dims, label)
+        if level_fields:
+            p_source = level_pressure(raw, vertical, file_dims["level"], lead)
+            p_source = _standard_dims(p_source, file_dims, keep_level=True)
+    levels = levels or TargetLevels()
+    fields, counts = {}, {}
     for field, var in mapping.variables.items():
-        if var.name not in raw.data_vars:
-            raise UserError(
-                f"{path.name}: variable {var.name!r} (mapped to {field}) is not in the file {path}; "
-                f"it has: {', '.join(sorted(map(str, raw.data_vars)))}. Fix variables.{field}.name in the mapping"
-            )
-        da = raw[var.name]
-        wanted = [d for d in DIM_ORDER if d in file_dims and (d != "level" or field in LEVEL_FIELDS)]
-        for dim in wanted:
-            if file_dims[dim] not in da.dims:
-                what = f"level field {field}" if dim == "level" else field
-                raise UserError(
-                    f"{path.name}: variable {var.name!r} ({what}) has dims {da.dims}, without dims.{dim} = "
-                    f"{file_dims[dim]!r}; fix dims.{dim} in the mapping or map a variable that has it ({path})"
-                )
-        extra = [d for d in da.dims if d not in {file_dims[w] for w in wanted}]
-        if extra:
-            raise UserError(
-                f"{path.name}: variable {var.name!r} ({field}) has dims {list(extra)} that the mapping does not use; "
-                f"map them under dims (time, level) or map another variable ({path})"
-            )
-        da = da.drop_vars([c for c in da.coords if c not in da.dims])
-        da = da.rename({file_dims[w]: w for w in wanted if file_dims[w] != w})
-        fields[field] = _to_astrotrain_units(da.transpose(*wanted), field, var, path)
+        da = _field(raw, field, var, file_dims, label)
+        if field in LEVEL_FIELDS:
+            da, counts[field] = to_target_levels(da, p_source, levels, ps, "level_src")
+        fields[field] = da
+    if ps is not None:
+        fields["surface_pressure"] = ps
     ds = xr.Dataset(fields)
     for dim in ds.dims:
         if dim not in ds.coords:
             ds = ds.assign_coords({dim: np.arange(ds.sizes[dim])})
         if dim in COORD_UNITS:
             ds[dim].attrs = {"units": COORD_UNITS[dim]}
-    ds.attrs = {"source": str(path), "gcm_model": mapping.model, "gcm_mapping": mapping.model_dump_json()}
+    if "level" in ds.dims:
+        ds["level"].attrs = {"level_kind": levels.kind, "units": "1" if levels.kind == "sigma" else "Pa"}
+    weights = raw[mapping.area_weights] if mapping.area_weights and mapping.area_weights in raw.variables else None
+    from ..universe.sampling import PARAMETER_NAMES
+
+    parameters = {n: float(raw.attrs[n]) for n in PARAMETER_NAMES if n in raw.attrs}
+    ds.attrs = {"source": str(paths[0]) if len(paths) == 1 else str(path), "sources": [str(p) for p in paths], "gcm_model": mapping.model,
+                "gcm_mapping": mapping.model_dump_json(), "time": time_record,
+                "vertical": {"source": vertical.model_dump() if vertical else None, "target": {"kind": levels.kind, "levels": levels.resolved().tolist()}
+                             if level_fields else None, "method": "linear in ln p, per column; nearest level outside a column's range"},
+                "interpolation_counts": counts, "latitude_weights": None if weights is None else weights.values,
+                "planet_parameters": parameters if len(parameters) == len(PARAMETER_NAMES) else None}
     return ds
 
 
-def _open_raw(path: Path):
-    """The file as a lazy xarray Dataset, or a UserError saying why it cannot be read."""
-    import xarray as xr
-
-    if not path.exists():
-        raise UserError(f"GCM output {path.name} not found at {path}; check the path")
-    is_zarr = path.suffix == ".zarr" and path.is_dir()
-    if not is_zarr and path.suffix not in NETCDF_SUFFIXES:
-        raise UserError(f"GCM output {path}: expected a NetCDF file (.nc) or a Zarr store (.zarr directory)")
-    kind = "Zarr" if is_zarr else "NetCDF"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # zarr without consolidated metadata
-            if is_zarr:
-                raw = xr.open_dataset(path, engine="zarr", chunks={}, consolidated=None)
-            else:
-                raw = xr.open_dataset(path, engine="netcdf4", chunks={})
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise UserError(
-            f"GCM output {path.name} could not be read as {kind} ({type(exc).__name__}: {exc}); "
-            f"is it complete and not corrupt? ({path})"
-        ) from None
-    if not is_zarr:
-        _check_classic_size(path, raw)
-    return raw
+def _field(raw, field: str, var: GcmVariable, file_dims: dict, label: str):
+    """One mapped variable: checked dims, renamed to astrotrain's (the level dim as `level_src`), in astrotrain units."""
+    if var.name not in raw.data_vars:
+        raise UserError(f"{label}: variable {var.name!r} (mapped to {field}) is not in the file; it has: "
+                        f"{', '.join(sorted(map(str, raw.data_vars)))}. Fix variables.{field}.name in the mapping")
+    da = raw[var.name]
+    wanted = [d for d in DIM_ORDER if d in file_dims and (d != "level" or field in LEVEL_FIELDS)]
+    for dim in wanted:
+        if file_dims[dim] not in da.dims:
+            what = f"level field {field}" if dim == "level" else field
+            raise UserError(f"{label}: variable {var.name!r} ({what}) has dims {da.dims}, without dims.{dim} = {file_dims[dim]!r}; "
+                            f"fix dims.{dim} in the mapping or map a variable that has it")
+    extra = [d for d in da.dims if d not in {file_dims[w] for w in wanted}]
+    if extra:
+        raise UserError(f"{label}: variable {var.name!r} ({field}) has dims {list(extra)} that the mapping does not use; "
+                        "map them under dims (time, level) or map another variable")
+    da = _standard_dims(da.drop_vars([c for c in da.coords if c not in da.dims]), file_dims, keep_level=field in LEVEL_FIELDS)
+    return _to_astrotrain_units(da, field, var, label)
 
 
-def _check_classic_size(path: Path, raw) -> None:
-    """netCDF-C reads a truncated classic (CDF1/2/5) file as zeros; its data must fit in the file."""
-    with open(path, "rb") as handle:
-        if handle.read(3) != b"CDF":
-            return
-    need = sum(v.size * np.dtype(v.encoding.get("dtype", v.dtype)).itemsize for v in raw.variables.values())
-    size = path.stat().st_size
-    if size < need:
-        raise UserError(
-            f"GCM output {path.name} could not be read as NetCDF: it is truncated "
-            f"({size} bytes, its variables need {need}); copy or write it again ({path})"
-        )
+def _standard_dims(da, file_dims: dict, keep_level: bool):
+    """Rename the file's dims to astrotrain's (the level dim to `level_src`, interpolated later) and order them."""
+    names = {file_dims[d]: ("level_src" if d == "level" else d) for d in file_dims if file_dims[d] in da.dims and (d != "level" or keep_level)}
+    da = da.rename({k: v for k, v in names.items() if k != v})
+    order = [d for d in ("time", "level_src", "lat", "lon") if d in da.dims]
+    return da.transpose(*order, ...)
 
 
-def _to_astrotrain_units(da, field: str, var: GcmVariable, path: Path):
+def _surface_pressure(raw, name: str, file_dims: dict, label: str):
+    if name not in raw.variables:
+        raise UserError(f"{label}: the surface-pressure variable {name!r} (vertical.ps) is not in the file; fix the mapping")
+    ps = _standard_dims(raw[name], file_dims, keep_level=False)
+    units = raw[name].attrs.get("units") or "Pa"
+    out = ps.astype(np.float64) * unit_registry().Quantity(1.0, units).to("Pa").magnitude
+    return out.astype(np.float32).assign_attrs(units="Pa")
+
+
+def _to_astrotrain_units(da, field: str, var: GcmVariable, label: str):
     """Convert one variable to FIELD_UNITS[field] with pint (in float64), returned as float32."""
     import pint
 
@@ -210,8 +228,8 @@ def _to_astrotrain_units(da, field: str, var: GcmVariable, path: Path):
     candidates = [u for u in dict.fromkeys([da.attrs.get("units") or None, var.units]) if u]
     if not candidates:
         raise UserError(
-            f"{path.name}: variable {var.name!r} ({field}) has no units attribute and the mapping declares none; "
-            f"set variables.{field}.units (astrotrain wants {FIELD_UNITS[field]!r}) ({path})"
+            f"{label}: variable {var.name!r} ({field}) has no units attribute and the mapping declares none; "
+            f"set variables.{field}.units (astrotrain wants {FIELD_UNITS[field]!r})"
         )
     target = FIELD_UNITS[field]
     first_error = None
@@ -221,13 +239,13 @@ def _to_astrotrain_units(da, field: str, var: GcmVariable, path: Path):
             break
         except pint.DimensionalityError as exc:
             first_error = first_error or UserError(
-                f"{path.name}: variable {var.name!r} ({field}) has incompatible units: expected {target!r} "
-                f"({exc.dim2}), found {source!r} ({exc.dim1}) ({path})"
+                f"{label}: variable {var.name!r} ({field}) has incompatible units: expected {target!r} "
+                f"({exc.dim2}), found {source!r} ({exc.dim1})"
             )
         except (pint.errors.PintError, ValueError, TypeError, AttributeError) as exc:
             first_error = first_error or UserError(
-                f"{path.name}: units {source!r} of variable {var.name!r} ({field}) are not understood ({exc}); "
-                f"declare them as variables.{field}.units in the mapping, in pint's spelling ({path})"
+                f"{label}: units {source!r} of variable {var.name!r} ({field}) are not understood ({exc}); "
+                f"declare them as variables.{field}.units in the mapping, in pint's spelling"
             )
     else:
         raise first_error
@@ -236,87 +254,3 @@ def _to_astrotrain_units(da, field: str, var: GcmVariable, path: Path):
     return out
 
 
-def write_datacube(ds: xr.Dataset, out_dir: str | Path, planet_id: int = 0, source: str | Path | None = None) -> Path:
-    """Write `ds` (from `open_gcm`) as `out_dir/climate.zarr` (universe layout, one planet) plus `manifest.json`.
-
-    `source` defaults to the path `open_gcm` recorded; its bytes are hashed into the manifest. The directory
-    is built under a temporary name and appears only once complete.
-    """
-    from ..fsutil import atomic_directory, atomic_write_json
-    from ..hashing import sha256_file, sha256_json, sha256_tree
-
-    out_dir = Path(out_dir)
-    unknown = [name for name in ds.data_vars if name not in FIELD_UNITS]
-    if unknown:
-        raise UserError(f"cannot write datacube {out_dir}: variables {unknown} are not astrotrain fields {list(FIELD_UNITS)}")
-    source = source if source is not None else ds.attrs.get("source")
-    if not source or not Path(source).exists():
-        raise UserError(f"cannot write datacube {out_dir}: source {source!r} not found; pass source=<the GCM file read>")
-    source = Path(source)
-    mapping = json.loads(ds.attrs["gcm_mapping"]) if "gcm_mapping" in ds.attrs else None
-
-    cube = ds.expand_dims(planet=np.array([planet_id], dtype=np.int64))
-    cube = cube.transpose("planet", *[d for d in DIM_ORDER if d in cube.dims])
-    cube = cube.chunk({dim: 1 if dim in ("planet", "time") else -1 for dim in cube.dims})  # one chunk per planet and step
-    for name in list(cube.data_vars):
-        cube[name] = cube[name].astype(np.float32).assign_attrs(units=FIELD_UNITS[name])
-    for variable in cube.variables.values():
-        variable.encoding = {}
-    cube.attrs = {}
-
-    with atomic_directory(out_dir) as tmp:
-        cube.to_zarr(tmp / CLIMATE_STORE, zarr_format=3, consolidated=False, mode="w")
-        manifest = {
-            "kind": "astrotrain.gcm_datacube",
-            "source": str(source.resolve()),
-            "source_sha256": sha256_tree(source) if source.is_dir() else sha256_file(source),
-            "model": ds.attrs.get("gcm_model"),
-            "mapping": mapping,
-            "planet_id": int(planet_id),
-            "variables": {name: {"units": FIELD_UNITS[name], "dims": list(cube[name].dims)} for name in cube.data_vars},
-            "dims": {str(dim): int(size) for dim, size in cube.sizes.items()},
-            "files": {CLIMATE_STORE: sha256_tree(tmp / CLIMATE_STORE)},
-        }
-        manifest["sha256"] = sha256_json(manifest["files"])
-        atomic_write_json(tmp / MANIFEST_FILE, manifest)
-    return out_dir
-
-
-RANGE_CHECKS = {  # field → (check name, bad-value mask, what is allowed)
-    "surface_temperature": ("range", lambda x: (x <= 50) | (x >= 1000), "50 K < T < 1000 K"),
-    "temperature": ("range", lambda x: (x <= 50) | (x >= 1000), "50 K < T < 1000 K"),
-    "specific_humidity": ("negative", lambda x: x < 0, "specific_humidity >= 0"),
-    "cloud_fraction": ("range", lambda x: (x < 0) | (x > 1), "0 <= cloud_fraction <= 1"),
-    "asr": ("negative", lambda x: x < 0, "asr >= 0 W m-2"),
-    "olr": ("negative", lambda x: x < 0, "olr >= 0 W m-2"),
-}
-
-
-def check_values(ds: xr.Dataset) -> list[dict]:
-    """NaN/inf and physical-range problems, one `{variable, check, count, detail}` record per problem.
-
-    Range checks assume astrotrain units (as `open_gcm` returns). Reductions run in one dask compute.
-    """
-    import dask
-
-    lazy = {}
-    for name, da in ds.data_vars.items():
-        lazy[(name, "nan")] = da.isnull().sum()
-        lazy[(name, "inf")] = np.isinf(da).sum()
-        if name in RANGE_CHECKS:
-            bad = RANGE_CHECKS[name][1](da) & np.isfinite(da)  # NaN/inf are counted once, above
-            lazy[(name, "range")] = bad.sum()
-            lazy[(name, "min")] = da.where(bad).min()
-            lazy[(name, "max")] = da.where(bad).max()
-    counts = dict(zip(lazy, (value.item() for value in dask.compute(*lazy.values()))))
-    problems = []
-    for name in ds.data_vars:
-        nan, inf = int(counts[(name, "nan")]), int(counts[(name, "inf")])
-        if nan or inf:
-            problems.append({"variable": name, "check": "non_finite", "count": nan + inf, "detail": f"{nan} NaN, {inf} inf"})
-        if name in RANGE_CHECKS and counts[(name, "range")]:
-            check, _, allowed = RANGE_CHECKS[name]
-            low, high = counts[(name, "min")], counts[(name, "max")]
-            detail = f"expected {allowed}; offending values span {low:g} .. {high:g} {FIELD_UNITS[name]}"
-            problems.append({"variable": name, "check": check, "count": int(counts[(name, "range")]), "detail": detail})
-    return problems

@@ -85,7 +85,7 @@ def universe_report(universe, split_indices: dict | None = None) -> QualityRepor
 
     from ..universe.sampling import PARAMETER_NAMES, core_domain
     from ..universe.store import CLIMATE_STORE
-    from .gcm import check_values
+    from .gcm_write import check_values
 
     source = str(universe.path)
     report = QualityReport(dataset=f"universe {universe.path.name}", n_records=len(universe))

@@ -15,29 +15,20 @@ import torch
 from torch.utils.data import Sampler
 
 
-class EpochShuffleSampler(Sampler[int]):
-    def __init__(self, n: int, seed: int):
-        self.n = n
-        self.seed = seed
+class ResumableOrder(Sampler[int]):
+    """A sampler whose epoch order is `order(epoch)`, a pure function of its seed and the epoch; the state is
+    (epoch, position), so a resumed iterator continues where the checkpointed one stopped."""
+
+    def __init__(self):
         self.epoch = 0
         self.position = 0  # indices of this epoch already handed out
         self._resume_at = 0
 
-    @staticmethod
-    def _shard() -> tuple[int, int]:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
-
-    def permutation(self, epoch: int) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        rank, world = self._shard()
-        perm = torch.randperm(self.n, generator=generator)
-        usable = (self.n // world) * world
-        return perm[:usable][rank::world].tolist()
+    def order(self, epoch: int) -> list[int]:
+        raise NotImplementedError
 
     def __iter__(self):
-        order = self.permutation(self.epoch)
+        order = self.order(self.epoch)
         start, self._resume_at = self._resume_at, 0
         for i in range(start, len(order)):
             self.position = i + 1
@@ -45,12 +36,33 @@ class EpochShuffleSampler(Sampler[int]):
         self.epoch += 1
         self.position = 0
 
-    def __len__(self) -> int:
-        return self.n // self._shard()[1]
-
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = int(state["epoch"])
         self.position = self._resume_at = int(state["position"])
+
+
+def distributed_shard() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) outside torch.distributed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class EpochShuffleSampler(ResumableOrder):
+    def __init__(self, n: int, seed: int):
+        super().__init__()
+        self.n = n
+        self.seed = seed
+
+    def order(self, epoch: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        rank, world = distributed_shard()
+        perm = torch.randperm(self.n, generator=generator)
+        usable = (self.n // world) * world
+        return perm[:usable][rank::world].tolist()
+
+    def __len__(self) -> int:
+        return self.n // distributed_shard()[1]

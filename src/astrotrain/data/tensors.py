@@ -35,12 +35,20 @@ class PlanetTensors(Dataset):
         return PlanetTensors(**{k: v.index_select(0, rows) for k, v in self.tensors.items()})
 
 
-def planet_loader(dataset: PlanetTensors, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0) -> StatefulDataLoader:
+def planet_loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0, order: str = "planets",
+                  buffer_chunks: int = 4) -> StatefulDataLoader:
     # shuffling has its own (seed, epoch) stream, and every iterator draws its worker base seed from the
     # loader's own generator: the global RNG (dropout, noise) is never touched by data loading — so a
     # validation pass, or a new epoch's iterator, leaves the training stream where it was (exact resume
     # from a checkpoint taken at an epoch's end depends on it)
-    sampler = EpochShuffleSampler(len(dataset), seed) if shuffle else SequentialSampler(dataset)
+    if not shuffle:
+        sampler = SequentialSampler(dataset)
+    elif order == "chunks":  # a streamed split: storage chunks shuffled, then the planets of a few of them (data/streaming.py)
+        from .streaming import ChunkShuffleSampler
+
+        sampler = ChunkShuffleSampler(dataset.chunk_ids, seed, buffer_chunks)
+    else:
+        sampler = EpochShuffleSampler(len(dataset), seed)
     drop_last = shuffle and len(sampler) > batch_size  # this rank's share under DDP
     return StatefulDataLoader(
         dataset,
@@ -60,9 +68,11 @@ class SplitDataModule(L.LightningDataModule):
     batch_size: int
     seed: int
     num_workers: int
+    order: str = "planets"  # training order: "planets" or "chunks" (a streamed split, data/streaming.py)
+    buffer_chunks: int = 4
 
     def _loader(self, split: str, shuffle: bool) -> StatefulDataLoader:
-        return planet_loader(self.datasets[split], self.batch_size, shuffle, self.seed, self.num_workers)
+        return planet_loader(self.datasets[split], self.batch_size, shuffle, self.seed, self.num_workers, self.order, self.buffer_chunks)
 
     def train_dataloader(self):
         return self._loader("train", shuffle=True)

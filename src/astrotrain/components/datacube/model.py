@@ -10,6 +10,11 @@
   it is padded circularly, latitude by replication (the poles), levels with zeros. Pooling halves lat and
   lon only (10 levels are too few to pool), so a roll in longitude by a multiple of
   2**depth cells commutes with the network.
+* Any regular lat-lon grid: a grid whose sides are not multiples of 2**depth (46 × 72 with pole points,
+  90 × 144, a 64 × 128 Gaussian grid …) is padded before the network and its output cropped back
+  (`pad_grid`): periodically in longitude, and across each pole by the mirrored rows rotated by half
+  the longitudes — the cell beyond a pole is the one 180° away on the other side (without repeating a
+  pole row where the grid has one). Loss and metrics see only the real cells.
 * FiLM (Perez et al. 2018): each block's features are scaled and shifted by a linear map of the
   planet's normalised parameters and the global means of the input maps. GroupNorm removes each
   sample's mean, so without the map means the network could not tell a uniformly warmer planet
@@ -30,6 +35,29 @@ from torch import nn
 
 
 ENCODING_GRID = (2, 4)  # (lat, lon) cells of the pooled encoding lent to fusion
+
+
+def pad_grid(x: torch.Tensor, multiple: int, poles_on_grid: bool = False) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """`x` [..., H, W] (latitude south → north) padded to multiples of `multiple`: longitude periodically
+    at its end, latitude across the poles (module docstring). Returns (padded, (first real row, H, W))."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    south = pad_h // 2
+    if pad_h:  # across the poles first, rotating by half the real longitudes
+        north, skip = pad_h - south, 1 if poles_on_grid else 0  # a pole row is its own mirror image
+        if h - skip < max(south, north):
+            raise ValueError(f"a grid of {h} latitudes is too small to pad by {pad_h} rows")
+        beyond_south = x[..., skip : skip + south, :].flip(-2).roll(w // 2, dims=-1)
+        beyond_north = x[..., h - skip - north : h - skip, :].flip(-2).roll(w // 2, dims=-1)
+        x = torch.cat([beyond_south, x, beyond_north], dim=-2)
+    if pad_w:
+        x = torch.cat([x, x[..., :pad_w]], dim=-1)
+    return x, (south, h, w)
+
+
+def crop_grid(x: torch.Tensor, where: tuple[int, int, int]) -> torch.Tensor:
+    first, h, w = where
+    return x[..., first : first + h, :w]
 
 
 class PeriodicConv3d(nn.Module):
@@ -73,8 +101,9 @@ class FiLMBlock(nn.Module):
 
 
 class DatacubeUNet(nn.Module):
-    def __init__(self, c_in: int, c_out: int, n_levels: int, n_params: int = 8, width: int = 8, depth: int = 2):
+    def __init__(self, c_in: int, c_out: int, n_levels: int, n_params: int = 8, width: int = 8, depth: int = 2, poles_on_grid: bool = False):
         super().__init__()
+        self.poles_on_grid = poles_on_grid
         self.column = nn.Parameter(torch.zeros(c_out, n_levels, c_in))  # [field, level, input map]
         self.depth = depth
         n_params = n_params + c_in  # FiLM input: the parameters and the maps' global means
@@ -96,13 +125,19 @@ class DatacubeUNet(nn.Module):
             b, c, t, h, w = maps.shape
             maps = maps.transpose(1, 2).reshape(b * t, c, h, w)
             params = params.repeat_interleave(t, dim=0)
-        x, params, lat_channel = self._network_input(maps, params, levels, sin_lat)
+        params = torch.cat([params, maps.mean(dim=(-2, -1))], dim=1)  # the map means of the real cells
+        if sin_lat is None:
+            sin_lat = default_sin_latitude(maps.shape[-2], maps.dtype, maps.device)
+        grid = maps
+        maps, where = pad_grid(maps, 2**self.depth, self.poles_on_grid)
+        sin_lat = pad_grid(sin_lat.view(-1, 1), 2**self.depth, self.poles_on_grid)[0][:, 0]
+        x, lat_channel = self._network_input(maps, levels, sin_lat)
         x, skips = self._down(x, params)
         for block in self.up:
             x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
             x = block(torch.cat([x, skips.pop()], dim=1), params)
         x = torch.cat([x, x * lat_channel.to(x.dtype)], dim=1)
-        out = self.head(x.movedim(1, -1)).movedim(-1, 1) + torch.einsum("bchw,flc->bflhw", maps, self.column)
+        out = crop_grid(self.head(x.movedim(1, -1)).movedim(-1, 1), where) + torch.einsum("bchw,flc->bflhw", grid, self.column)
         if timed:
             out = out.reshape(b, t, *out.shape[1:]).transpose(1, 2)
         return out
@@ -112,20 +147,21 @@ class DatacubeUNet(nn.Module):
         (latitude, longitude) cells — pole/equator and substellar/terminator/antistellar contrasts
         survive, which is what separates eyeball, waterbelt and temperate climates:
         `[B, width · 2**depth · 8]` (the encoder lent to fusion; maps [B, C, H, W] normalised as in training)."""
-        x, params, _ = self._network_input(maps, params, levels, None)
+        params = torch.cat([params, maps.mean(dim=(-2, -1))], dim=1)
+        sin_lat = default_sin_latitude(maps.shape[-2], maps.dtype, maps.device)
+        maps, _ = pad_grid(maps, 2**self.depth, self.poles_on_grid)
+        sin_lat = pad_grid(sin_lat.view(-1, 1), 2**self.depth, self.poles_on_grid)[0][:, 0]
+        x, _ = self._network_input(maps, levels, sin_lat)
         return F.adaptive_avg_pool2d(self._down(x, params)[0].mean(dim=2), ENCODING_GRID).flatten(1)
 
-    def _network_input(self, maps, params, levels, sin_lat):
-        """(input voxels [B, C + 2, L, H, W], FiLM conditioning [B, P + C], sin-latitude channel)."""
-        params = torch.cat([params, maps.mean(dim=(-2, -1))], dim=1)
+    def _network_input(self, maps, levels, sin_lat):
+        """(input voxels [B, C + 2, L, H, W], sin-latitude channel) of padded maps."""
         n_levels = levels.shape[0]
         cube = maps[:, :, None].expand(-1, -1, n_levels, -1, -1)
         b_all, h, w = cube.shape[0], cube.shape[-2], cube.shape[-1]
-        if sin_lat is None:
-            sin_lat = torch.sin(torch.linspace(-torch.pi / 2, torch.pi / 2, h + 2, dtype=cube.dtype, device=cube.device)[1:-1])
         level_channel = levels.view(1, 1, n_levels, 1, 1).expand(b_all, 1, -1, h, w)
         lat_channel = sin_lat.view(1, 1, 1, h, 1).expand(b_all, 1, n_levels, -1, w)
-        return torch.cat([cube, level_channel.to(cube.dtype), lat_channel.to(cube.dtype)], dim=1), params, lat_channel
+        return torch.cat([cube, level_channel.to(cube.dtype), lat_channel.to(cube.dtype)], dim=1), lat_channel
 
     def _down(self, x, params):
         """The contracting path: (bottleneck features, skip connections)."""
@@ -136,3 +172,8 @@ class DatacubeUNet(nn.Module):
                 skips.append(x)
                 x = F.avg_pool3d(x, kernel_size=(1, 2, 2))
         return x, skips
+
+
+def default_sin_latitude(n_lat: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """sin(latitude) of `n_lat` equally spaced cell centres from the south to the north pole."""
+    return torch.sin(torch.linspace(-torch.pi / 2, torch.pi / 2, n_lat + 2, dtype=dtype, device=device)[1:-1])

@@ -34,13 +34,15 @@ class DatacubeModule(HeldOutMetrics, L.LightningModule):
         super().__init__()
         self.cfg, self.physics_constraints = cfg, physics_constraints
         self.fields = list(cfg.target_fields)
-        self.model = DatacubeUNet(len(cfg.input_fields), len(self.fields), len(levels), width=cfg.width, depth=cfg.depth)
+        latitude = np.asarray(stats["latitude"]) if "latitude" in stats else latitude_centers(np.asarray(stats["mean_cube"]).shape[-2])
+        self.model = DatacubeUNet(len(cfg.input_fields), len(self.fields), len(levels), width=cfg.width, depth=cfg.depth,
+                                  poles_on_grid=bool(np.abs(latitude).max() >= 89.99))
         as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
         self.register_buffer("target_mean", as_tensor(stats["target_mean"]))  # [F, L]
         self.register_buffer("target_std", as_tensor(stats["target_std"]))
         self.register_buffer("mean_cube", as_tensor(stats["mean_cube"]))  # [F, L, H, W]
         self.register_buffer("level_coord", as_tensor(np.linspace(0.0, 1.0, len(levels))))
-        sin_lat = stats["sin_latitude"] if "sin_latitude" in stats else np.sin(np.deg2rad(latitude_centers(self.mean_cube.shape[-2])))
+        sin_lat = np.sin(np.deg2rad(latitude))
         self.register_buffer("sin_latitude", as_tensor(sin_lat), persistent=False)
         self.register_buffer("area_weights", as_tensor(stats["area_weights"] if "area_weights" in stats else area_weights()), persistent=False)
         self._sums: dict[str, torch.Tensor] = {}
@@ -156,8 +158,12 @@ class DatacubeModule(HeldOutMetrics, L.LightningModule):
 
 
 def per_planet_air(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(level pressures `[B, L, 1, 1]`, ε and κ `[B, 1, 1, 1]`) of each planet's own atmosphere."""
-    return batch["pressure"][:, :, None, None], batch["epsilon"][:, None, None, None], batch["kappa"][:, None, None, None]
+    """(level pressures `[B, L, 1, 1]` — or `[B, L, H, W]` on σ levels: σ × each column's surface pressure —
+    and ε, κ `[B, 1, 1, 1]`) of each sample's own atmosphere."""
+    p = batch["pressure"][:, :, None, None]
+    if "surface_pressure" in batch:  # ingested onto σ levels: `pressure` holds σ
+        p = p * batch["surface_pressure"][:, None]
+    return p, batch["epsilon"][:, None, None, None], batch["kappa"][:, None, None, None]
 
 
 def fold_time(batch: dict) -> dict:
@@ -172,14 +178,15 @@ def fold_time(batch: dict) -> dict:
     def fold(x: torch.Tensor, axis: int) -> torch.Tensor:
         return x.movedim(axis, 1).reshape(b * t, *x.movedim(axis, 1).shape[2:])
 
-    timed = ("maps", "target", "surface_temperature")
+    timed = ("maps", "target", "surface_temperature", "surface_pressure")
     out = {key: value.repeat_interleave(t, dim=0) for key, value in batch.items() if key not in timed}  # params, pressure, ε, κ
     out["maps"] = fold(maps, 2)
     if "target" in batch:
         out["target"] = fold(batch["target"], 2)
-    if "surface_temperature" in batch:
-        st = batch["surface_temperature"]
-        out["surface_temperature"] = fold(st, 1) if st.dim() == 4 else st.repeat_interleave(t, dim=0)
+    for key in ("surface_temperature", "surface_pressure"):  # maps [B, (T,) H, W]
+        if key in batch:
+            st = batch[key]
+            out[key] = fold(st, 1) if st.dim() == 4 else st.repeat_interleave(t, dim=0)
     return out
 
 

@@ -4,53 +4,59 @@ Both give a `CubeSource`: input maps `(planet, [time,] lat, lon)`, target fields
 `(planet, [time,] level, lat, lon)` with level 0 the lowest (highest pressure), the level
 pressures in Pa, conditioning features and the grid's cell-area weights.
 
-Ingested cubes carry no planet parameters, so their conditioning features are zero and FiLM is
-the identity: the network conditions on the maps alone. Their level pressures come from the
-cube's `level` coordinate (its `units` attribute when that is a pressure, else
-`level_pressure_units` of the config — CAM's `lev` and ROCKE-3D's `plm` are in hPa); levels are
-reordered bottom-up. Area weights are cos(latitude), normalised. The dry-air constants ε and κ
-of the humidity and stability physics are each universe planet's own (its stored composition);
-ingested cubes, which carry no composition, get Earth air's.
+Ingested cubes were interpolated onto common levels at ingest (`data/vertical.py`): σ levels, whose
+real pressure is σ × the column's surface pressure (stored with the cube; every sample carries its
+map), or pressure levels. Their conditioning features are the run's planet parameters where the
+ingest was given them (a sidecar table or the file's attributes), else zero — FiLM then conditions on
+the maps alone. Area weights are the file's own (CAM's gw) or the cells' areas, stored at ingest. The
+dry-air constants ε and κ of the humidity and stability physics are each universe planet's own (its
+stored composition); ingested cubes, which carry no composition, get Earth air's.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ...data.features import PARAMETER_NAMES, parameter_features
 from ...errors import UserError
 from ...universe.labels import area_weights
-from ...universe.store import CLIMATE_STORE, MANIFEST_FILE, Universe
+from ...universe.store import Universe
 from ...universe.thermo import EARTH_AIR, dry_constants
 
 
 @dataclass
 class CubeSource:
-    inputs: dict[str, np.ndarray]  # field → (planet, [time,] lat, lon)
-    targets: dict[str, np.ndarray]  # field → (planet, [time,] level, lat, lon), level 0 lowest
+    inputs: dict[str, object]  # field → row source (data/streaming.py) of (planet, [time,] lat, lon)
+    targets: dict[str, object]  # field → row source of (planet, [time,] level, lat, lon), level 0 lowest
     features: np.ndarray  # (planet, n_features) conditioning
-    pressure: np.ndarray  # (planet, level) in Pa
+    pressure: np.ndarray  # (planet, level) in Pa; for σ levels the σ values (× surface_pressure per column)
     epsilon: np.ndarray  # (planet,) M_H2O / μ_dry
     kappa: np.ndarray  # (planet,) R / c_p of the dry gas
     area_weights: np.ndarray  # (lat, lon), summing to 1
     latitude: np.ndarray  # (lat,) cell centres in degrees north
     description: str
     records: list[dict] | None = None  # provenance of ingested cubes (path, manifest and source hashes)
+    surface_pressure: object | None = None  # row source of (planet, [time,] lat, lon) in Pa, for σ levels
+    chunk_rows: int = 1  # planets per storage chunk (what chunk-aware shuffling groups by)
 
 
 def universe_source(universe: Universe, cfg) -> CubeSource:
-    """The first `cfg.max_planets` planets of a CLERO universe (levels from `pressure_levels(P0)`)."""
+    """The first `cfg.max_planets` planets of a CLERO universe (levels from `pressure_levels(P0)`), read lazily from its Zarr store."""
     from clero.climate_analysis import latitude_centers, pressure_levels
+
+    from ...data.streaming import zarr_rows
+    from ...universe.store import CLIMATE_STORE
 
     n = len(universe) if cfg.max_planets == 0 else min(cfg.max_planets, len(universe))
     table = universe.parameters.iloc[:n]
+    store = universe.path / CLIMATE_STORE
+    fields = {f: zarr_rows(store, f, n) for f in (*cfg.input_fields, *cfg.target_fields)}
     return CubeSource(
-        inputs={f: universe.field(f, slice(0, n)) for f in cfg.input_fields},
-        targets={f: universe.field(f, slice(0, n)) for f in cfg.target_fields},
+        inputs={f: fields[f] for f in cfg.input_fields},
+        targets={f: fields[f] for f in cfg.target_fields},
         features=parameter_features(table),
         pressure=np.stack([pressure_levels(float(p)) for p in table["P0"]]).astype(np.float64),
         epsilon=universe.atmosphere["epsilon"].to_numpy()[:n],
@@ -58,87 +64,33 @@ def universe_source(universe: Universe, cfg) -> CubeSource:
         area_weights=area_weights(),
         latitude=latitude_centers(32),
         description=f"CLERO universe {universe.path} (first {n} planets)",
+        chunk_rows=fields[cfg.input_fields[0]].chunk_rows,
     )
 
 
 def ingested_source(paths: list[str], cfg) -> CubeSource:
-    """Ingested datacube folders stacked along `planet`; they must share grid, levels and time steps."""
-    import xarray as xr
+    """Ingested runs (`data/datacubes.py`) as a CubeSource read lazily (dask): their parameters as features where given, else zeros."""
+    from ...data.datacubes import stack_cubes
+    from ...data.streaming import dask_rows
 
-    cubes = [_open_ingested(Path(p), cfg) for p in paths]
-    first = cubes[0]
-    for path, cube in zip(paths[1:], cubes[1:]):
-        for dim in ("time", "level", "lat", "lon"):
-            if first.sizes.get(dim) != cube.sizes.get(dim):
-                raise UserError(
-                    f"ingested datacube {path} has {dim}={cube.sizes.get(dim)} but {paths[0]} has {first.sizes.get(dim)}; "
-                    f"components.datacube.datacubes must share one grid, level set and number of time steps (regrid them)"
-                )
-        for coord in ("lat", "lon"):
-            if not np.allclose(first[coord].values, cube[coord].values):
-                raise UserError(f"ingested datacube {path} has other {coord} values than {paths[0]}; "
-                                f"components.datacube.datacubes must share one grid (regrid them)")
-    # levels may differ in pressure (each cube keeps its own) and time stamps in date: index by position
-    stacked = xr.concat(cubes, dim="planet", join="override", coords="minimal", compat="override")
-    pressure = np.stack([c.attrs["level_pressure_pa"] for c in cubes])
-    lat = np.deg2rad(stacked["lat"].values.astype(np.float64))
-    weights = np.repeat(np.cos(lat)[:, None], stacked.sizes["lon"], axis=1)
+    cubes = stack_cubes(paths, (*cfg.input_fields, *cfg.target_fields), cfg.level_pressure_units, lazy=True)
+    stacked = cubes.data
+    features = np.stack([parameter_features(pd.DataFrame([q]))[0] if q else np.zeros(len(PARAMETER_NAMES), np.float32) for q in cubes.parameters])
     return CubeSource(
-        inputs={f: stacked[f].values for f in cfg.input_fields},
-        targets={f: stacked[f].values for f in cfg.target_fields},
-        features=np.zeros((stacked.sizes["planet"], len(PARAMETER_NAMES)), dtype=np.float32),
-        pressure=pressure,
-        **_earth_air(len(cubes)),
-        area_weights=weights / weights.sum(),
+        inputs={f: dask_rows(stacked[f].data) for f in cfg.input_fields},
+        targets={f: dask_rows(stacked[f].data) for f in cfg.target_fields},
+        features=features.astype(np.float32),
+        pressure=cubes.pressure,
+        **_earth_air(len(paths)),
+        area_weights=cubes.area_weights,
         latitude=stacked["lat"].values.astype(np.float64),
         description=f"{len(paths)} ingested datacube(s): {', '.join(paths)}",
-        records=[_record(Path(p)) for p in paths],
+        records=cubes.records,
+        surface_pressure=dask_rows(stacked["surface_pressure"].data) if cubes.level_kind == "sigma" else None,
+        chunk_rows=1,  # one run per store
     )
 
 
 def _earth_air(n: int) -> dict[str, np.ndarray]:
     air = dry_constants(EARTH_AIR)
     return {"epsilon": np.full(n, float(air["epsilon"])), "kappa": np.full(n, float(air["kappa"]))}
-
-
-def _record(path: Path) -> dict:
-    manifest = json.loads((path / MANIFEST_FILE).read_text())
-    return {"path": str(path.resolve()), "sha256": manifest["sha256"], "model": manifest.get("model"),
-            "source": manifest["source"], "source_sha256": manifest["source_sha256"]}
-
-
-def _open_ingested(path: Path, cfg):
-    """One ingested datacube as an xarray Dataset with levels bottom-up and `level_pressure_pa` in attrs."""
-    import xarray as xr
-
-    from ...data.gcm import unit_registry
-
-    manifest_path = path / MANIFEST_FILE
-    kind = json.loads(manifest_path.read_text()).get("kind") if manifest_path.is_file() else None
-    if kind != "astrotrain.gcm_datacube" or not (path / CLIMATE_STORE).is_dir():
-        raise UserError(f"{path} is not an ingested datacube (no {MANIFEST_FILE} of kind astrotrain.gcm_datacube); "
-                        f"create it with `astrotrain data ingest FILE --mapping M --out {path}`")
-    cube = xr.open_zarr(path / CLIMATE_STORE, consolidated=False).load()
-    missing = [f for f in (*cfg.input_fields, *cfg.target_fields) if f not in cube.data_vars]
-    if missing:
-        raise UserError(f"ingested datacube {path} lacks {missing} (it has {sorted(cube.data_vars)}); map them in the "
-                        f"GCM mapping and ingest again, or remove them from components.datacube.input_fields/target_fields")
-    registry = unit_registry()
-    units = cube["level"].attrs.get("units")
-    if not units or not _is_pressure(registry, units):
-        units = cfg.level_pressure_units
-    pressure = registry.Quantity(cube["level"].values.astype(np.float64), units).to("Pa").magnitude
-    if np.any(pressure <= 0) or len(np.unique(pressure)) != len(pressure):
-        raise UserError(f"ingested datacube {path}: level coordinate {cube['level'].values.tolist()} ({units}) is not a set of "
-                        f"distinct positive pressures; set components.datacube.level_pressure_units or fix the file's level units")
-    order = np.argsort(-pressure)  # bottom (highest pressure) first
-    cube = cube.isel(level=order)
-    cube.attrs = {"level_pressure_pa": pressure[order]}
-    return cube
-
-
-def _is_pressure(registry, units: str) -> bool:
-    try:
-        return registry.Unit(units).dimensionality == registry.Unit("Pa").dimensionality
-    except Exception:
-        return False

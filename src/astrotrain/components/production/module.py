@@ -190,7 +190,8 @@ def train(cfg, universe, run_dir: Path) -> dict:
     # ---- the record: manifest (for predict), metrics, model card ------------------------------------
     fusion_rmse = heldout["fusion/torch"]["habitable_fraction_rmse"]
     manifest = card.write_manifest(out, cfg, source, teacher_dir, fusion.modalities, fusion_rmse, distillation,
-                                   {"atmosphere_quantiles": quantiles, "atmosphere_prior": prior, "validity": validity})
+                                   {"atmosphere_quantiles": quantiles, "atmosphere_prior": prior, "validity": validity,
+                                    "int8_accepted": {name: check["ok"] for name, check in int8_check.items()}})
     metrics = {
         "test": {f"{k.replace('/', '_').replace('-', '_')}_{m}": v for k, ms in heldout.items() for m, v in ms.items() if m != "ci95"},
         "heldout": heldout,

@@ -107,6 +107,9 @@ def predict_catalog(run: str | Path, catalog: str | None = None, input_csv: str 
     frame, reader_rejected, name = read_catalog(catalog, input_csv, manifest["archive_cache_dir"])
     if backend == "onnx-int8" and not manifest["int8"]:
         raise UserError("--backend onnx-int8: this run exported no int8 models (components.production.int8 was false); use --backend onnx")
+    if backend == "onnx-int8" and not manifest.get("int8_accepted", {}).get("surrogate", False):
+        raise UserError("--backend onnx-int8: the int8 surrogate of this run failed its accuracy check (surface-T RMSE grew by more than "
+                        "components.production.int8_max_rmse_increase_K; see its model card), so it is not served; use --backend onnx")
     predictor = load_predictor(backend, folder, manifest)
     mapped = map_archive(frame, manifest["default_atmosphere"])
     log(f"predict: {len(frame)} planets from {name} ({len(mapped.rejected)} not mappable), {len(manifest['atmosphere_quantiles']['P0'])} draws each, backend {backend}")

@@ -22,5 +22,6 @@ class SurrogateConfig(
     habitable_loss_weight: float = Field(20.0, ge=0, description="weight of the habitable-fraction loss")
     nll_loss_weight: float = Field(0.1, ge=0, description="weight of the Gaussian NLL training the uncertainty head")
     mlp_baseline_epochs: int = Field(100, ge=0, description="epochs of the plain-MLP reference trained after the run (0 = skip)")
+    datacubes: list[str] = Field([], description="ingested GCM runs (astrotrain data ingest --parameters) to learn parameters → maps from; empty = the universe")
     energy_balance_weight: float = Field(1.0, ge=0, description="soft constraint weight (with physics.constraints)")
     energy_balance_tolerance: float = Field(2.0, ge=0, description="W/m^2 of |<ASR> - <OLR>| allowed free (CLERO itself has ~1-2)")

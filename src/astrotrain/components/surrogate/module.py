@@ -31,7 +31,7 @@ _FIELD_UNITS = {"surface_temperature": "K", "asr": "Wm2", "olr": "Wm2"}
 
 
 class SurrogateModule(HeldOutMetrics, L.LightningModule):
-    def __init__(self, cfg, basis: dict[str, np.ndarray], physics_constraints: bool):
+    def __init__(self, cfg, basis: dict[str, np.ndarray], physics_constraints: bool, grid: dict | None = None):
         super().__init__()
         self.cfg = cfg
         self.physics_constraints = physics_constraints
@@ -45,8 +45,9 @@ class SurrogateModule(HeldOutMetrics, L.LightningModule):
             n_fourier=cfg.n_fourier,
         )
         self.model.set_basis(**basis)
-        self.register_buffer("area_weights", torch.from_numpy(area_weights().reshape(-1).astype(np.float32)), persistent=False)
-        self.register_buffer("nightside", torch.from_numpy(physics.nightside_mask()), persistent=False)
+        grid = grid or {"area_weights": area_weights().reshape(-1), "nightside": physics.nightside_mask()}  # CLERO's grid
+        self.register_buffer("area_weights", torch.from_numpy(np.asarray(grid["area_weights"], dtype=np.float32)), persistent=False)
+        self.register_buffer("nightside", torch.from_numpy(np.asarray(grid["nightside"], dtype=bool).reshape(-1)), persistent=False)
         self.metrics = torch.nn.ModuleDict({name: MeanMetric() for name in _metric_names()})
 
     # -- forward and losses -------------------------------------------------------------------
@@ -190,4 +191,4 @@ def _metric_names() -> list[str]:
 
 def build_module(cfg, datamodule) -> SurrogateModule:
     datamodule.setup("fit")
-    return SurrogateModule(cfg.components.surrogate, datamodule.basis, cfg.physics.constraints)
+    return SurrogateModule(cfg.components.surrogate, datamodule.basis, cfg.physics.constraints, datamodule.grid)

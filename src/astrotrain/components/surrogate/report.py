@@ -28,7 +28,7 @@ def plot_maps(module, datamodule, path) -> None:
     module.eval()
     features = test["features"][picks].to(module.device)
     pred = module.model.decode_fields(module.model(features)["coeff_mean"], features)[:, 0].cpu()
-    n_lat = 32
+    n_lat = datamodule.grid["shape"][0]
     rows = [(f"{which} test planet ({datamodule.indices['test'][i]})", truth[i].reshape(n_lat, -1).numpy(), pred[k].reshape(n_lat, -1).numpy())
             for k, (which, i) in enumerate(zip(("coldest", "median", "hottest"), picks))]
     map_rows(rows, path, "surface temperature", "K")
@@ -68,8 +68,6 @@ def state_controls(datamodule, run_dir, seed: int) -> dict:
 
 def mlp_baseline_rmse(datamodule, epochs: int, seed: int, width: int = 256, lr: float = 1e-3, batch_size: int = 64) -> float:
     """Area-weighted surface-temperature RMSE (K) on the test split of a plain MLP; deterministic in `seed`."""
-    from ...universe.labels import area_weights
-
     generator = torch.Generator().manual_seed(seed)
     train, test = datamodule.datasets["train"].tensors, datamodule.datasets["test"].tensors
     mean_in, std_in = train["features"].mean(0), train["features"].std(0) + 1e-6
@@ -92,5 +90,5 @@ def mlp_baseline_rmse(datamodule, epochs: int, seed: int, width: int = 256, lr: 
         scheduler.step()
     with torch.no_grad():
         pred = net((test["features"] - mean_in) / std_in) * std_out + mean_out
-    w = torch.from_numpy(area_weights().reshape(-1).astype(np.float32))
+    w = torch.from_numpy(np.asarray(datamodule.grid["area_weights"], dtype=np.float32))
     return float(((pred - test["maps"][:, 0]).pow(2) @ w).mean().sqrt())
