@@ -24,8 +24,10 @@ PER_PLANET = (200, 32)
 UNIVERSE_SIZES = ((512, 2048, 8192), (128, 256))
 
 
-def universe_config(ctx: Context, n: int):
-    return config(f"data.universe.n_planets={n}", cache_dir=ctx.workdir / "universes").data.universe
+def universe_config(ctx: Context, n: int, keep: bool = False):
+    """A universe of `n` planets in the scratch folder, or (`keep`, with --keep-universes) in a folder kept for later runs."""
+    folder = ctx.universe_cache if keep and ctx.universe_cache else ctx.workdir / "universes"
+    return config(f"data.universe.n_planets={n}", cache_dir=folder).data.universe
 
 
 def stages(ctx: Context) -> tuple[list[list], dict]:

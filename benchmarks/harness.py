@@ -24,6 +24,7 @@ class Context:
     workdir: Path
     repeats: int = 3
     quick: bool = False
+    universe_cache: Path | None = None  # --keep-universes: the large universes of section 8 survive the run
 
 
 @dataclass

@@ -58,7 +58,7 @@ def step_times(starts: list[float]) -> list[float]:
 
 
 def engine_run(component: str, steps: int, workdir, index: int, *overrides: str, extra: tuple = ()) -> tuple[list[float], float]:
-    from astrotrain.training.runner import train_component
+    from astrotrain.engine.runner import train_component
 
     cfg = config(f"run.component={component}", f"trainer.max_steps={steps}", f"run.name=overhead-{component}-{index}",
                  *overrides, output_dir=workdir)
@@ -87,7 +87,7 @@ class ProfileSteps(L.Callback):
 
 def plain_setup(component: str, steps: int, *overrides: str):
     """The config, component spec and datamodule (set up) of a plain-loop run."""
-    from astrotrain.registry import get_component
+    from astrotrain.config.registry import get_component
     from astrotrain.universe.generate import ensure_universe
 
     cfg = config(f"run.component={component}", f"trainer.max_steps={steps}", *overrides)

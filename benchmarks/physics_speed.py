@@ -19,10 +19,10 @@ import time
 
 from .harness import Context, Section, Spread, config, intro, table
 
-EPOCHS = (40, 2)  # surrogate epochs (full, quick)
+EPOCHS = (40, 10)  # surrogate epochs (full, quick: 256 planets, 30 steps)
 EVOLUTION_EPOCHS = (100, 2)
 DISTILL = {"full": ["components.production.distill_planets=50000", "components.production.distill_epochs=30"],
-           "quick": ["components.production.distill_planets=2048", "components.production.distill_epochs=1"]}
+           "quick": ["components.production.distill_planets=2048", "components.production.distill_epochs=1", "components.surrogate.warmup_steps=3"]}
 
 
 def surrogate_vs_clero(ctx: Context) -> tuple[list[list], dict]:
@@ -33,11 +33,11 @@ def surrogate_vs_clero(ctx: Context) -> tuple[list[list], dict]:
     from astrotrain.components.production.distill import distill
     from astrotrain.components.production.heldout import map_metrics
     from astrotrain.components.production.model import SurfaceTemperatureModel
-    from astrotrain.components.production.module import planet_features, test_planets, torch_call
     from astrotrain.components.production.runtime import run_onnx, session
+    from astrotrain.components.production.stages import planet_features, test_planets, torch_call
     from astrotrain.components.surrogate import encoder
-    from astrotrain.training.checkpoint import load_verified
-    from astrotrain.training.runner import train_component
+    from astrotrain.engine.runner import train_component
+    from astrotrain.runs.checkpoints import load_verified
     from astrotrain.universe.generate import ensure_universe
     from astrotrain.universe.sampling import PARAMETER_NAMES
 
@@ -85,7 +85,7 @@ def surrogate_vs_clero(ctx: Context) -> tuple[list[list], dict]:
 
 
 def tracker_vs_solve_ivp(ctx: Context) -> tuple[list[list], dict]:
-    from astrotrain.training.runner import train_component
+    from astrotrain.engine.runner import train_component
     from astrotrain.universe.evolution import DRIVERS, integrate_all
     from astrotrain.universe.generate import ensure_universe
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .harness import BASE_OVERRIDES, Context, ROOT, Section, intro, table
+from .harness import BASE_OVERRIDES, ROOT, Context, Section, intro, table
 
 BATCHES = {"surrogate": ((16, 64, 256, 1024), (16, 64)), "datacube": ((2, 8, 32), (2, 8))}
 UNIVERSE_BATCH = {"surrogate": 64, "datacube": 8}
@@ -85,8 +85,9 @@ def _env() -> dict:
 
 
 def run(ctx: Context) -> Section:
-    from .generation import UNIVERSE_SIZES, universe_config
     from astrotrain.universe.generate import ensure_universe
+
+    from .generation import UNIVERSE_SIZES, universe_config
 
     steps = STEPS[ctx.quick]
     batch_rows, universe_rows, results = [], [], {"batch": {}, "universe": {}, "ddp": {}}

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 
-from .harness import Context, ROOT, Section, Spread, intro, repeat, table
+from .harness import ROOT, Context, Section, Spread, intro, repeat, table
 
 GOALS = {"help": 1.0, "validate": 2.0}
 
@@ -49,7 +49,7 @@ def run(ctx: Context) -> Section:
         goal = GOALS[key]
         rows.append([label, t.show("{:.3f}", " s"), f"{t.median / baseline.median:.1f}×", f"< {goal:g} s: {'met' if t.high < goal else 'MISSED'}"])
         results[key] = t.__dict__
-    for module in ("astrotrain", "astrotrain.training.runner", "lightning"):
+    for module in ("astrotrain", "astrotrain.engine.runner", "lightning"):
         t = Spread.of([import_seconds(module) * 1e3 for _ in range(repeats)])
         rows.append([f"`import {module}`", t.show("{:.1f}", " ms"), f"{t.median / 1e3 / baseline.median:.2f}×", "(import time only)"])
         results[f"import {module}"] = t.__dict__

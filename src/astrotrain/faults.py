@@ -1,4 +1,4 @@
-"""Fault injection for the reliability tests (issue #12): `ASTROTRAIN_FAULT` in a process's environment.
+"""Fault injection for the reliability tests: `ASTROTRAIN_FAULT` in a process's environment.
 
     kill:train-step:N      SIGKILL itself as optimiser step N begins (mid-epoch)
     kill:validation:N      SIGKILL itself in the first validation batch at or after step N

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import UserError
+from .faults import fault_point
 
 
 class DiskError(UserError):
@@ -51,8 +52,6 @@ def staged_bytes(path: str | Path, data: bytes) -> Iterator:
     """`data` written and fsynced to a temporary sibling of `path`; `commit()` renames it into place.
     Leaving the block without committing (or on an error) removes the temporary file. A write the
     disk refuses (full, read-only) is a `DiskError` naming the file; the old file stays as it was."""
-    from .faults import fault_point
-
     path = Path(path)
     tmp = None
     committed = False

@@ -9,14 +9,24 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_USER_ERROR, UserError
-from .parser import build_data_parser, build_evaluate_parser, build_explain_parser, build_predict_parser, build_train_parser
+from .parser import (
+    build_compare_parser,
+    build_data_parser,
+    build_evaluate_parser,
+    build_explain_parser,
+    build_predict_parser,
+    build_report_parser,
+    build_runs_parser,
+    build_train_parser,
+)
 
-SUBCOMMANDS = ("train", "data", "evaluate", "explain", "predict")
+SUBCOMMANDS = ("train", "data", "evaluate", "explain", "predict", "runs", "compare", "report")
 
 
 def main(argv: list[str] | None = None) -> int:
     """`astrotrain [train] [flags]`, `astrotrain data {generate,fetch,report,ingest} ...`, `astrotrain evaluate RUN`,
-    `astrotrain explain --run RUN --planet NAME`, `astrotrain predict --run RUN --catalog nasa | --input CSV`."""
+    `astrotrain explain --run RUN --planet NAME`, `astrotrain predict --run RUN --catalog nasa | --input CSV`,
+    `astrotrain runs [DIR]`, `astrotrain compare RUN RUN ...`, `astrotrain report RUN`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         argv = dotted_flags_to_overrides(argv)
@@ -31,13 +41,21 @@ def main(argv: list[str] | None = None) -> int:
             args.overrides = [*args.overrides, *rest]
             return run_data(args)
         if argv and argv[0] == "evaluate":
-            from ..training.evaluate import run_evaluate
+            from ..engine.evaluate import run_evaluate
 
             return run_evaluate(build_evaluate_parser().parse_args(argv[1:]))
         if argv and argv[0] == "explain":
             return run_explain(build_explain_parser().parse_args(argv[1:]))
         if argv and argv[0] == "predict":
             return run_predict(build_predict_parser().parse_args(argv[1:]))
+        if argv and argv[0] in ("runs", "compare", "report"):
+            from . import run_commands
+
+            parser = {"runs": build_runs_parser, "compare": build_compare_parser, "report": build_report_parser}[argv[0]]()
+            args = parser.parse_args(argv[1:])
+            if argv[0] == "compare" and len(args.runs) < 2:
+                parser.error("compare needs two or more run directories")
+            return getattr(run_commands, f"run_{argv[0]}")(args)
         if argv and argv[0] == "train":
             argv = argv[1:]
         args = build_train_parser().parse_intermixed_args(argv)
@@ -66,7 +84,7 @@ def run_predict(args) -> int:
     from pathlib import Path
 
     from ..components.production.predict import predict_catalog
-    from ..reporting.html import write_report
+    from ..report.html import write_report
 
     result = predict_catalog(args.run, catalog=args.catalog, input_csv=args.input, backend=args.backend, output=args.output)
     for row in result.summary["top_10"]:

@@ -94,6 +94,28 @@ def build_data_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_runs_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="astrotrain runs", description="One line per run in a folder: name, component or pipeline, status (phase by phase), "
+                "start, wall time, headline metric per component, git sha.")
+    p.add_argument("folder", nargs="?", default="runs", help="a folder of run directories (default: runs)")
+    p.add_argument("--format", choices=["table", "csv", "markdown", "json"], default="table")
+    return p
+
+
+def build_compare_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="astrotrain compare", description="The config keys that differ between runs and their held-out metrics side by side "
+                "(with 95 %% bootstrap intervals where a run has them).")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (two or more)")
+    p.add_argument("--format", choices=["table", "csv", "markdown", "json"], default="table")
+    return p
+
+
+def build_report_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="astrotrain report", description="Rebuild report.html of a run (a pipeline or a component run) and print its path.")
+    p.add_argument("run", help="run directory")
+    return p
+
+
 def build_evaluate_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="astrotrain evaluate", description="Evaluate a run's last checkpoint on its held-out test planets.")
     p.add_argument("run", help="run directory")

@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..config.loader import deep_merge, load_config, parse_override, read_yaml, set_path, validate
+from ..config.precedence import check_typed_keys_take_effect
+from ..config.registry import get_component
 from ..errors import UserError
-from ..registry import get_component
 from .parser import default_config_path, flags_to_overrides
 
 
@@ -18,8 +19,8 @@ def resolve_config(args: argparse.Namespace):
         args.resume = str(auto_resume_target(args, overrides))
         print(f"--resume auto: {args.resume}")
     if args.resume and args.config is None:
-        from ..training.checkpoint import resolve_resume_target, run_dir_of
-        from ..training.pipeline import is_pipeline_run
+        from ..runs.checkpoints import resolve_resume_target, run_dir_of
+        from ..runs.layout import is_pipeline_run
 
         run = Path(args.resume) if is_pipeline_run(args.resume) else run_dir_of(resolve_resume_target(args.resume))
         run_config = run / "config.yaml"
@@ -35,8 +36,8 @@ def resolve_config(args: argparse.Namespace):
 def auto_resume_target(args: argparse.Namespace, overrides: list[str]) -> Path:
     """`--resume auto`: the most recent run under run.output_dir — a pipeline run as it is, a component
     run at its newest checkpoint that verifies (a torn or corrupt newer one is skipped, and said so)."""
-    from ..training.checkpoint import read_manifest
-    from ..training.pipeline import is_pipeline_run, newest_checkpoint
+    from ..runs.checkpoints import newest_checkpoint, read_manifest
+    from ..runs.layout import is_pipeline_run
 
     output_dir = None
     for text in overrides:
@@ -71,7 +72,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError("--trials goes with --optimize (e.g. --optimize --trials 50)")
     cfg, override_tree = resolve_config(args)
     spec = get_component(cfg.run.component)
-    from ..training.pipeline import is_pipeline_run
+    check_typed_keys_take_effect(cfg, override_tree)
+    from ..runs.layout import is_pipeline_run
 
     if args.mode == "full" and args.component:
         raise UserError(f"--component {args.component} trains one component (phase 1 for it alone); --mode full trains them all: drop one of the two")
@@ -82,18 +84,18 @@ def run_train(args: argparse.Namespace) -> int:
     check_no_stray_flags(args, cfg)
     if args.validate_only:
         if args.resume and is_pipeline_run(args.resume):
-            from ..training.pipeline import check_same_config
+            from ..pipeline import check_same_config
 
             check_same_config(Path(args.resume), cfg.model_dump(mode="json"), args.force_config_change)
         elif args.resume:
             from ..config.schema import RESUME_SAFE_KEYS
-            from ..training.checkpoint import config_fingerprint, resolve_resume_target
-            from ..training.runner import check_resume
+            from ..engine.runner import check_resume
+            from ..runs.checkpoints import config_fingerprint, resolve_resume_target
 
             config = cfg.model_dump(mode="json")
             check_resume(resolve_resume_target(args.resume), config, config_fingerprint(config, RESUME_SAFE_KEYS), args.force_config_change)
         if cfg.run.mode == "full":
-            from ..training.pipeline import check_pipeline
+            from ..pipeline import check_pipeline
 
             check_pipeline(cfg)
         elif spec.check:
@@ -107,7 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
               f"devices={cfg.trainer.devices}x{cfg.trainer.num_nodes} strategy={cfg.trainer.strategy}")
         return 0
 
-    from ..training.runner import is_rank_zero, train_component
+    from ..engine.runner import is_rank_zero, train_component
 
     if cfg.run.mode == "full":
         return run_full(cfg, override_tree, args)
@@ -124,7 +126,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     result = train_component(cfg, override_tree, resume=args.resume, force_config_change=args.force_config_change)
     if is_rank_zero():
-        from ..reporting.html import write_report
+        from ..report.html import write_report
 
         write_report(result.run_dir)
     if result.metrics.get("test") is not None and is_rank_zero():
@@ -138,7 +140,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_full(cfg, override_tree: dict, args: argparse.Namespace) -> int:
     """--mode full: the 5-phase pipeline; prints each phase's status and the report's path."""
-    from ..training.pipeline import run_pipeline
+    from ..pipeline import run_pipeline
 
     if args.run_dir:
         raise UserError("--run-dir is for one component run; a --mode full run names its directory under run.output_dir")
@@ -159,7 +161,7 @@ def claim_run_dir_flag(path: Path) -> None:
     """`--run-dir DIR`: a fixed run directory (e.g. for DVC outs); it must be new or empty."""
     import os
 
-    from ..training.runner import RUN_DIR_ENV
+    from ..engine.runner import RUN_DIR_ENV
 
     if RUN_DIR_ENV in os.environ:  # a DDP worker relaunched by Lightning: rank 0 already claimed it
         return

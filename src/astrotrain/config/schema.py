@@ -1,6 +1,7 @@
-"""The schema of config/master_training.yaml: every key, its type, range and meaning.
+"""The schema of config/master_training.yaml: every key, its type, range, default and meaning.
 
-Component sections live in their component's `config.py`; this file assembles them.
+Component sections live in their component's `config.py` and are assembled here from the component
+specs (`registry.specs()`); so are the pipeline's phase-1 epochs.
 """
 
 from __future__ import annotations
@@ -9,26 +10,27 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..components.datacube.config import DatacubeConfig
-from ..components.evolution.config import EvolutionConfig
-from ..components.galactic.config import GalacticConfig
-from ..components.production.config import ProductionConfig
-from ..hpo.config import HPOConfig
-from ..components.graph_vae.config import GraphVAEConfig
-from ..components.llm.config import LLMConfig
-from ..components.multimodal.config import MultimodalConfig
-from ..components.spectral.config import SpectralConfig
-from ..components.surrogate.config import SurrogateConfig
 from .base import Section
+from .hpo import HPOConfig
+from .registry import phase_components, resume_safe_component_keys, specs
+from .spec import PHASES
 
 
 class RunConfig(Section):
-    name: str = Field("surrogate", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="suffix of the run directory name")
+    """What train.py runs, where it writes, and its seed."""
+
+    name: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="suffix of the run directory name; "
+                             "null = the component's name (full for --mode full)")
     output_dir: str = Field("runs", description="parent folder of run directories")
     mode: Literal["component", "full", "optimize"] = Field("component", description="what train.py runs")
     component: str = Field("surrogate", description="the component trained in component mode")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="global seed: weights, dropout, shuffling")
     deterministic: bool = Field(True, description="deterministic algorithms (bitwise-reproducible on CPU)")
+
+    @property
+    def directory_name(self) -> str:
+        """The run directory's suffix: run.name, else what runs (the component, or full)."""
+        return self.name or ("full" if self.mode == "full" else self.component)
 
 
 class UniverseConfig(Section):
@@ -60,9 +62,9 @@ class UniverseConfig(Section):
 class SplitConfig(Section):
     """Split by planet: no planet appears in two splits."""
 
-    train: float = Field(0.75, gt=0, lt=1)
-    val: float = Field(0.10, gt=0, lt=1)
-    test: float = Field(0.15, gt=0, lt=1)
+    train: float = Field(0.75, gt=0, lt=1, description="share of planets to train on (4,500 of the default 6,000)")
+    val: float = Field(0.10, gt=0, lt=1, description="share of validation planets (model selection, curves, σ calibration)")
+    test: float = Field(0.15, gt=0, lt=1, description="share of held-out planets: every reported metric")
     seed: int = Field(0, ge=0, description="seed of the planet permutation")
 
     @model_validator(mode="after")
@@ -126,25 +128,25 @@ class DataConfig(Section):
 
 
 class TrainerConfig(Section):
-    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto: a GPU where there is one")
     devices: int = Field(1, ge=1, le=1024, description="processes (GPUs, or CPU processes) per node")
-    num_nodes: int = Field(1, ge=1, le=4096)
+    num_nodes: int = Field(1, ge=1, le=4096, description="nodes (--nodes M), launched by torchrun or SLURM")
     strategy: Literal["auto", "ddp"] = Field("auto", description="ddp = DistributedDataParallel")
     precision: Literal["32-true", "mixed", "bf16-mixed", "16-mixed"] = Field(
         "32-true", description="'mixed' = bf16-mixed on CPU; on GPU bf16-mixed where supported, else 16-mixed"
     )
-    max_epochs: int = Field(300, ge=1)
+    max_epochs: int = Field(300, ge=1, description="epochs of a component without its own max_epochs (the LR schedule spans them)")
     max_steps: int = Field(-1, ge=-1, description="-1 = no step limit")
-    gradient_clip_val: float = Field(1.0, ge=0)
-    log_every_n_steps: int = Field(25, ge=1)
-    check_val_every_n_epoch: int = Field(50, ge=1)
-    checkpoint_every_n_steps: int = Field(2000, ge=1)
+    gradient_clip_val: float = Field(1.0, ge=0, description="clip the global gradient norm (0 = off)")
+    log_every_n_steps: int = Field(25, ge=1, description="training-metric cadence (CSV, TensorBoard, ...)")
+    check_val_every_n_epoch: int = Field(50, ge=1, description="validation cadence")
+    checkpoint_every_n_steps: int = Field(2000, ge=1, description="step checkpoints (plus last.ckpt at the end)")
     keep_checkpoints: int = Field(2, ge=1, description="newest step checkpoints kept, besides last.ckpt")
     stop_after_steps: int | None = Field(None, ge=1, description="end this process after N steps of its own, resumable (time-sliced jobs)")
     divergence_retries: int | None = Field(3, ge=0, le=100, description="non-finite gradient → roll back to the last checkpoint's state with "
                                            "the lr × divergence_lr_factor, at most this often, then stop (null = no guard)")
     divergence_lr_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate multiplier of each rollback")
-    enable_progress_bar: bool = True
+    enable_progress_bar: bool = Field(True, description="a progress bar on the terminal")
 
 
 Backend = Literal["csv", "tensorboard", "wandb", "mlflow"]
@@ -170,33 +172,32 @@ class PhysicsConfig(Section):
     constraints: bool = Field(False, description="enable components' physics constraints (--physics-constraints)")
 
 
-class ComponentsConfig(Section):
-    surrogate: SurrogateConfig = SurrogateConfig()
-    datacube: DatacubeConfig = DatacubeConfig()
-    graph_vae: GraphVAEConfig = GraphVAEConfig()
-    spectral: SpectralConfig = SpectralConfig()
-    evolution: EvolutionConfig = EvolutionConfig()
-    multimodal: MultimodalConfig = MultimodalConfig()
-    llm: LLMConfig = LLMConfig()
-    galactic: GalacticConfig = GalacticConfig()
-    production: ProductionConfig = ProductionConfig()
+def _components_section() -> type[Section]:
+    """`components:` — one section per component spec, each its own pydantic model."""
+    from pydantic import create_model
+
+    fields = {name: (spec.config, Field(default_factory=spec.config, description=spec.task)) for name, spec in specs().items()}
+    return create_model("ComponentsConfig", __base__=Section, __doc__="Every component's settings (components/<name>/config.py).", **fields)
 
 
-PHASE_NAMES = ("pretrain", "integrate", "llm", "galactic", "production")
-PhaseName = Literal["pretrain", "integrate", "llm", "galactic", "production"]
-PRETRAIN_COMPONENTS = ("surrogate", "datacube", "graph_vae", "spectral", "evolution")
+ComponentsConfig = _components_section()
+PHASE_NAMES = PHASES
+PhaseName = Literal[PHASES]  # type: ignore[valid-type]
+PRETRAIN_COMPONENTS = tuple(phase_components("pretrain"))
 
 
-class PretrainEpochs(Section):
-    """Phase-1 epochs per component inside the pipeline (null: the component's own max_epochs).
-    About a fifth to a third of each standalone default (phase 1 only has to give fusion good
-    encoders), half for the surrogate: phase 5 ships it, and its surface-T RMSE must stay under 1 K."""
+def _pretrain_epochs() -> type[Section]:
+    from pydantic import create_model
 
-    surrogate: int | None = Field(150, ge=1)
-    datacube: int | None = Field(4, ge=1)
-    graph_vae: int | None = Field(10, ge=1)
-    spectral: int | None = Field(20, ge=1)
-    evolution: int | None = Field(100, ge=1)
+    fields = {name: (int | None, Field(specs()[name].pipeline_epochs, ge=1, description=f"phase-1 epochs of {name} (null: its own max_epochs)"))
+              for name in PRETRAIN_COMPONENTS}
+    return create_model("PretrainEpochs", __base__=Section, **fields, __doc__=(
+        "Phase-1 epochs per component inside the pipeline (null: the component's own max_epochs). About a fifth to a third "
+        "of each standalone default (phase 1 only has to give fusion good encoders), half for the surrogate: phase 5 ships "
+        "it, and its surface-T RMSE must stay under 1 K."))
+
+
+PretrainEpochs = _pretrain_epochs()
 
 
 class PretrainPhaseConfig(Section):
@@ -236,10 +237,7 @@ class MasterConfig(Section):
 # not among them: the LR schedule is part of the checkpoint and spans the original length.
 RESUME_SAFE_KEYS = (
     "run.name",
-    "components.multimodal.pretrained",  # where the pipeline's phase 1 lies: a moved run directory still resumes
-    "components.llm.fusion",  # … and its phase 2
-    "components.galactic.fusion",
-    "components.production.source",
+    *resume_safe_component_keys(),  # where a component reads an earlier phase's run: a moved run directory still resumes
     "hpo",  # how a search would run: nothing a trained model depends on
     "run.output_dir",
     "trainer.log_every_n_steps",

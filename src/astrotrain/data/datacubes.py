@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..units import unit_registry
 from ..universe.store import CLIMATE_STORE, MANIFEST_FILE
 
 KIND = "astrotrain.gcm_datacube"
@@ -35,8 +36,6 @@ class StackedCubes:
 def open_cube(path: Path, fields: tuple[str, ...], level_pressure_units: str, lazy: bool = False):
     """One ingested datacube as an xarray Dataset with levels bottom-up and `level_pressure_pa`, `level_kind` in attrs."""
     import xarray as xr
-
-    from .gcm import unit_registry
 
     manifest_path = path / MANIFEST_FILE
     kind = json.loads(manifest_path.read_text()).get("kind") if manifest_path.is_file() else None

@@ -11,10 +11,6 @@ level fields onto the common target levels (`vertical.py`), and orders dims ([ti
 from __future__ import annotations
 
 import difflib
-import functools
-import json
-import re
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -22,7 +18,10 @@ import numpy as np
 from pydantic import ValidationError, field_validator, model_validator
 
 from ..config.base import Section
+from ..config.loader import load_yaml_text
 from ..errors import UserError
+from ..units import unit_registry
+from ..universe.sampling import PARAMETER_NAMES
 from ..universe.store import FIELD_UNITS, LEVEL_FIELDS
 from .gcm_files import TimeMode, open_raw, select_times, source_files, standard_name_mapping
 from .vertical import TargetLevels, VerticalCoordinate, infer_coordinate, level_pressure, to_target_levels
@@ -33,22 +32,6 @@ if TYPE_CHECKING:
 FieldName = Literal[tuple(FIELD_UNITS)]  # one of the 8 astrotrain fields
 DIM_ORDER = ("time", "level", "lat", "lon")
 COORD_UNITS = {"lat": "degrees_north", "lon": "degrees_east"}
-
-
-@functools.cache
-def unit_registry():
-    """A pint registry that also reads UDUNITS exponents (`W m-2`, `m2`) and CESM's `fraction`."""
-    import pint
-
-    def udunits_exponents(text: str) -> str:  # "W m-2" → "W m**-2"; "1" and "degC" are untouched
-        text = re.sub(r"\bmb\b", "mbar", text)  # a GCM's "mb" is the millibar (ModelE), not pint's millibarn
-        return re.sub(r"(?<=[A-Za-z])(?=-?\d)", "**", text)
-
-    registry = pint.UnitRegistry(preprocessors=[udunits_exponents])
-    registry.define("fraction = 1")
-    registry.define("R_earth = 6.371e6 m")  # for sidecar parameter tables
-    registry.define("S_earth = 1361 W m**-2")
-    return registry
 
 
 class GcmVariable(Section):
@@ -95,8 +78,6 @@ class GcmMapping(Section):
 def load_mapping(path: str | Path) -> GcmMapping:
     """Read and validate a mapping YAML; every problem is reported in one UserError."""
     import yaml
-
-    from ..config.loader import load_yaml_text
 
     path = Path(path)
     if not path.is_file():
@@ -169,7 +150,6 @@ def open_gcm(path: str | Path | list, mapping: GcmMapping | None = None, levels:
     if "level" in ds.dims:
         ds["level"].attrs = {"level_kind": levels.kind, "units": "1" if levels.kind == "sigma" else "Pa"}
     weights = raw[mapping.area_weights] if mapping.area_weights and mapping.area_weights in raw.variables else None
-    from ..universe.sampling import PARAMETER_NAMES
 
     parameters = {n: float(raw.attrs[n]) for n in PARAMETER_NAMES if n in raw.attrs}
     ds.attrs = {"source": str(paths[0]) if len(paths) == 1 else str(path), "sources": [str(p) for p in paths], "gcm_model": mapping.model,

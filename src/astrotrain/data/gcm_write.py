@@ -9,12 +9,17 @@ cell-area weights, and the run's planet parameters where a sidecar table or the 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import UserError
+from ..fsutil import atomic_directory, atomic_write_json
+from ..hashing import sha256_file, sha256_json, sha256_tree
+from ..units import unit_registry
+from ..universe.sampling import PARAMETER_NAMES, PARAMETER_UNITS
 from ..universe.store import CLIMATE_STORE, FIELD_UNITS, MANIFEST_FILE
 from .gcm import DIM_ORDER
 
@@ -32,9 +37,6 @@ def write_datacube(ds: xr.Dataset, out_dir: str | Path, planet_id: int = 0, sour
     in astrotrain units, from `read_parameters`) let FiLM and the surrogate see the run's planet. The
     directory is built under a temporary name and appears only once complete.
     """
-    from ..fsutil import atomic_directory, atomic_write_json
-    from ..hashing import sha256_file, sha256_json, sha256_tree
-
     out_dir = Path(out_dir)
     unknown = [name for name in ds.data_vars if name not in FIELD_UNITS and name not in EXTRA_FIELDS]
     if unknown:
@@ -115,9 +117,6 @@ def read_parameters(path: str | Path, run_id: str) -> dict[str, float]:
     `F_star [S_earth]`, `radius [km]`). Every parameter is required; units and values are checked."""
     import pandas as pd
 
-    from ..universe.sampling import PARAMETER_NAMES, PARAMETER_UNITS
-    from .gcm import unit_registry
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--parameters {path}: no such file; give a CSV with a `run` column and one column per parameter")
@@ -176,7 +175,9 @@ def check_values(ds: xr.Dataset) -> list[dict]:
             lazy[(name, "range")] = bad.sum()
             lazy[(name, "min")] = da.where(bad).min()
             lazy[(name, "max")] = da.where(bad).max()
-    counts = dict(zip(lazy, (value.item() for value in dask.compute(*lazy.values()))))
+    with warnings.catch_warnings():  # the span of offending values of a clean field is the min of nothing: NaN, not a problem
+        warnings.filterwarnings("ignore", message="All-NaN slice encountered", category=RuntimeWarning)
+        counts = dict(zip(lazy, (value.item() for value in dask.compute(*lazy.values()))))
     problems = []
     for name in ds.data_vars:
         nan, inf = int(counts[(name, "nan")]), int(counts[(name, "inf")])

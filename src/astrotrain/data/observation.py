@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..universe.sampling import LOG_PARAMETERS, PARAMETER_NAMES
+from ..universe.sampling import LOG_PARAMETERS, PARAMETER_NAMES, core_domain
 from .features import parameter_features
 
 CATALOG_PARAMETERS = ("T_star", "F_star", "radius", "gravity", "P_rot")
@@ -32,8 +32,6 @@ NOISE_STREAM = 0xCA7A  # seed stream of the catalog noise (independent of every 
 
 def unknown_atmosphere(universe_cfg) -> dict[str, float]:
     """The log-centre (geometric mean of the bounds) of the universe's P0, CO2 and CH4 priors."""
-    from ..universe.sampling import core_domain
-
     bounds = {"P0": core_domain()["P0"], "CO2": tuple(universe_cfg.co2_range), "CH4": tuple(universe_cfg.ch4_range)}
     return {name: float(np.sqrt(lo * hi)) for name, (lo, hi) in bounds.items()}
 

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..fsutil import atomic_write_json, atomic_write_text
+from ..universe.sampling import PARAMETER_NAMES, core_domain
+from ..universe.store import CLIMATE_STORE
+from .gcm_write import check_values
 
 
 @dataclass
@@ -82,10 +85,6 @@ def universe_report(universe, split_indices: dict | None = None) -> QualityRepor
     core domain, label ranges, and — given split indices — that no planet is in two splits."""
     import numpy as np
     import xarray as xr
-
-    from ..universe.sampling import PARAMETER_NAMES, core_domain
-    from ..universe.store import CLIMATE_STORE
-    from .gcm_write import check_values
 
     source = str(universe.path)
     report = QualityReport(dataset=f"universe {universe.path.name}", n_records=len(universe))

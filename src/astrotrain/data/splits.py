@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..hashing import sha256_json
+
 
 def planet_splits(n: int, train: float, val: float, seed: int) -> dict[str, np.ndarray]:
     """Disjoint, sorted index arrays covering 0..n-1; the test share is what train and val leave.
@@ -26,8 +28,6 @@ def planet_splits(n: int, train: float, val: float, seed: int) -> dict[str, np.n
 def treatment_record(indices: dict[str, np.ndarray], normalisation: dict) -> dict:
     """What data treatment produced, for the run directory: split sizes and hashes, and the
     normalisation statistics (fitted on the train split only)."""
-    from ..hashing import sha256_json
-
     return {
         "splits": {name: {"planets": int(len(idx)), "sha256": sha256_json(idx.tolist())} for name, idx in indices.items()},
         "normalisation": {"fitted_on": f"train split ({len(indices['train'])} planets)", **normalisation},

@@ -14,6 +14,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import BatchSampler
 
 from .sampler import EpochShuffleSampler
+from .streaming import ChunkShuffleSampler
 
 
 class PlanetTensors(Dataset):
@@ -44,7 +45,6 @@ def planet_loader(dataset, batch_size: int, shuffle: bool, seed: int, num_worker
     if not shuffle:
         sampler = SequentialSampler(dataset)
     elif order == "chunks":  # a streamed split: storage chunks shuffled, then the planets of a few of them (data/streaming.py)
-        from .streaming import ChunkShuffleSampler
 
         sampler = ChunkShuffleSampler(dataset.chunk_ids, seed, buffer_chunks)
     else:

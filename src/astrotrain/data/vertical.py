@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 
 from ..config.base import Section
 from ..errors import UserError
+from ..units import unit_registry
 
 Kind = Literal["hybrid", "sigma", "pressure"]
 STANDARD_NAMES = {"atmosphere_hybrid_sigma_pressure_coordinate": "hybrid", "atmosphere_sigma_coordinate": "sigma", "air_pressure": "pressure"}
@@ -96,8 +97,6 @@ def parse_target_levels(text: str | None) -> TargetLevels:
 def infer_coordinate(raw, level_dim: str) -> VerticalCoordinate:
     """The coordinate a file's level variable declares (CF `standard_name` + `formula_terms`), or pressure
     levels where its units are a pressure; otherwise a UserError asking for `vertical:` in the mapping."""
-    from .gcm import unit_registry
-
     coord = raw[level_dim] if level_dim in raw.variables else None
     attrs = dict(coord.attrs) if coord is not None else {}
     kind = STANDARD_NAMES.get(attrs.get("standard_name", ""))
@@ -118,8 +117,6 @@ def infer_coordinate(raw, level_dim: str) -> VerticalCoordinate:
 def level_pressure(raw, spec: VerticalCoordinate, level_dim: str, lead_dims: tuple[str, ...]):
     """The real pressure [Pa] of every level of every column, as an xarray DataArray over
     (lead_dims…, level_dim, lat, lon) for hybrid and sigma coordinates, over (level_dim,) for pressure levels."""
-    from .gcm import unit_registry
-
     registry = unit_registry()
 
     def pascal(name_or_value, what: str):

@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..config.loader import set_path, validate
+from ..engine.runner import train_component
 from ..errors import UserError
 from . import study as st
+from .report import write_outputs
 
 
 def run_optimize(cfg, override_tree: dict, storage: str | None, study_name: str | None, n_jobs: int = 1) -> Path:
@@ -40,8 +43,6 @@ def run_optimize(cfg, override_tree: dict, storage: str | None, study_name: str 
 
     # ---- outputs (once, by the process the user started) ---------------------------------------------
     if os.environ.get(WORKER_ENV) != "1":
-        from .report import write_outputs
-
         write_outputs(study, cfg, setup)
     return setup.folder
 
@@ -71,9 +72,6 @@ def spawn_worker(setup: st.StudySetup) -> subprocess.Popen:
 
 def run_trial(trial, cfg, setup: st.StudySetup) -> float:
     """One trial: an ordinary component run with the sampled values, pruned on val/<metric>."""
-    from ..config.loader import set_path, validate
-    from ..training.runner import train_component
-
     values = st.suggest(trial, setup.keys)
     tree = cfg.model_dump(mode="json")
     overrides: dict = {}

@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..config.loader import set_path
 from ..fsutil import atomic_write_json, atomic_write_text
-from ..reporting.plots import PLOTS_DIR
+from ..plots import PLOTS_DIR
+from ..report.html import write_report
+from ..runs import layout as rd
+from .study import shown_url
 
 
 def write_outputs(study, cfg, setup) -> dict:
     from optuna.trial import TrialState
 
-    from ..config.loader import set_path
-    from ..training import run_dir as rd
-
     folder = Path(setup.folder)
-    from .study import shown_url
 
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -51,7 +51,6 @@ def write_outputs(study, cfg, setup) -> dict:
     atomic_write_text(folder / "trials.csv", frame.to_csv(index=False))
     summary["plots"] = [p.name for p in plot_study(study, folder / PLOTS_DIR)]
     atomic_write_json(folder / "study.json", summary)
-    from ..reporting.html import write_report
 
     write_report(folder)
     return summary

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..config.loader import set_path, validate
+from ..config.registry import get_component
 from ..errors import UserError
+from ..runs import layout as rd
 
 STUDY_DB = "study.db"
 MINIMISED = ("rmse", "mae", "loss", "nll", "ece", "perplexity", "residual", "error", "rate")  # names whose best value is low
@@ -45,9 +48,6 @@ class StudySetup:
 
 def resolve(cfg, storage: str | None = None, study_name: str | None = None, output_dir: Path | None = None) -> StudySetup:
     """Every check on the study's input, before anything runs: search space, metric, storage."""
-    from ..registry import get_component
-    from ..training import run_dir as rd
-
     spec = get_component(cfg.run.component)
     if spec.hpo_metric is None:
         raise UserError(f"component {spec.name} cannot be optimised with Optuna (it has no validation metric per epoch); optimise another component")
@@ -75,8 +75,6 @@ def resolve(cfg, storage: str | None = None, study_name: str | None = None, outp
 
 def check_search_space(cfg, component: str) -> dict[str, object]:
     """{absolute config key: distribution}; each key must exist, and its bounds (or choices) must validate."""
-    from ..config.loader import set_path, validate
-
     space = cfg.hpo.search_space.get(component) or {}
     if not space:
         raise UserError(f"hpo.search_space.{component} is empty: declare at least one key to search, e.g. "

@@ -16,9 +16,10 @@ import numpy as np
 
 from ..fsutil import atomic_directory, atomic_write_json
 from ..hashing import sha256_file, sha256_json, sha256_tree
+from ..timing import one_off
 from .biosphere import SCENARIOS, draw_atmospheres
 from .evolution import O2_MODES, OUTPUT_UNITS, TIME_GRID_GYR, anchor_present_co2, draw_drivers
-from .labels import climate_states, habitable_fraction
+from .labels import area_weights, climate_states, habitable_fraction
 from .sampling import PARAMETER_NAMES, PARAMETER_UNITS, sample_parameters
 from .store import (
     ATMOSPHERE_FILE,
@@ -65,7 +66,8 @@ def ensure_universe(cfg, progress: bool = True) -> Universe:
     path = universe_path(cfg)
     if (path / MANIFEST_FILE).exists():
         return open_universe(path)
-    return generate_universe(cfg, path, progress=progress)
+    with one_off("universe generation"):
+        return generate_universe(cfg, path, progress=progress)
 
 
 def generate_universe(cfg, path: Path, progress: bool = True) -> Universe:
@@ -181,8 +183,6 @@ def _write_evolution(path: Path, params: dict[str, np.ndarray], atmosphere: dict
 
 
 def _weights(n_lat: int, n_lon: int) -> np.ndarray:
-    from .labels import area_weights
-
     return area_weights(n_lat, n_lon)
 
 

@@ -39,7 +39,7 @@ class DatacubeConfig(
     @field_validator("level_pressure_units")
     @classmethod
     def _pressure_units(cls, units: str) -> str:
-        from ...data.gcm import unit_registry
+        from ...units import unit_registry
 
         try:
             ok = unit_registry().Unit(units).dimensionality == unit_registry().Unit("Pa").dimensionality

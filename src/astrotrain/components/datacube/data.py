@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ...data.splits import planet_splits, treatment_record
+from ...data.streaming import LazyPlanets, MemoryRows, RunningMoments, cache_chunks, chunks_of, fits_in_memory, how_read
 from ...data.tensors import SplitDataModule
 from ...errors import UserError
 from ...universe.store import Universe
@@ -80,7 +81,6 @@ class DatacubeDataModule(SplitDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        from ...data.streaming import LazyPlanets, MemoryRows, cache_chunks, fits_in_memory
 
         cfg = self.cfg
         source = ingested_source(cfg.datacubes, cfg) if cfg.datacubes else universe_source(self.universe, cfg)
@@ -113,8 +113,6 @@ class DatacubeDataModule(SplitDataModule):
         self.datasets = {name: LazyPlanets(sources, idx, transform, source.chunk_rows) for name, idx in self.indices.items()}
 
     def treatment(self) -> dict:
-        from ...data.streaming import how_read
-
         self.setup()
         record = treatment_record(self.indices, {**{k: v.tolist() for k, v in self.stats.items() if k not in ("mean_cube", "area_weights")},
                                                  "read": how_read(self.in_memory, self.order)})
@@ -133,8 +131,6 @@ SPATIAL_FLOOR = 0.05  # smallest anomaly scale of a (field, level), as a fractio
 
 def cube_statistics(fields: dict, source, train: np.ndarray, cfg, levels: np.ndarray, chunk: int = 64) -> dict[str, np.ndarray]:
     """Normalisation of the training split in one pass over it, chunk by chunk (non-finite values refused)."""
-    from ...data.streaming import RunningMoments, chunks_of
-
     inputs, cube = {}, None
     for rows in chunks_of(np.sort(train), chunk):
         raw = {name: rows_source.rows(rows) for name, rows_source in fields.items()}

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...training.checkpoint import submodule_state
+from ...data.splits import planet_splits
+from ...runs.checkpoints import submodule_state
 from .model import ENCODING_GRID, DatacubeUNet
 
 MODALITY = "climate"
@@ -53,8 +54,6 @@ def lend(cfg, state: dict[str, torch.Tensor], normalisation: dict) -> ClimateEnc
 
 def trained_on(cfg, universe) -> np.ndarray:
     """Universe planets the datacube trained on: the train split of its first max_planets (fusion keeps them out of val/test)."""
-    from ...data.splits import planet_splits
-
     dc, split = cfg.components.datacube, cfg.data.split
     if dc.datacubes:  # trained on ingested GCM cubes, not on universe planets
         return np.zeros(0, dtype=np.int64)

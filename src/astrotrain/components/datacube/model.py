@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 ENCODING_GRID = (2, 4)  # (lat, lon) cells of the pooled encoding lent to fusion
 
 

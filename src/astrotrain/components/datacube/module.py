@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from clero.climate_analysis import latitude_centers
 
-from ...training.heldout import HeldOutMetrics
-from ...training.schedule import with_warmup_cosine
 from ...universe.labels import area_weights
+from ..common.heldout import HeldOutMetrics
+from ..common.schedule import with_warmup_cosine
 from . import physics
 from .model import DatacubeUNet
 

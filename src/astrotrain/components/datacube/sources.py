@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ...data.datacubes import stack_cubes
 from ...data.features import PARAMETER_NAMES, parameter_features
-from ...errors import UserError
+from ...data.streaming import dask_rows, zarr_rows
 from ...universe.labels import area_weights
-from ...universe.store import Universe
+from ...universe.store import CLIMATE_STORE, Universe
 from ...universe.thermo import EARTH_AIR, dry_constants
 
 
@@ -47,9 +48,6 @@ def universe_source(universe: Universe, cfg) -> CubeSource:
     """The first `cfg.max_planets` planets of a CLERO universe (levels from `pressure_levels(P0)`), read lazily from its Zarr store."""
     from clero.climate_analysis import latitude_centers, pressure_levels
 
-    from ...data.streaming import zarr_rows
-    from ...universe.store import CLIMATE_STORE
-
     n = len(universe) if cfg.max_planets == 0 else min(cfg.max_planets, len(universe))
     table = universe.parameters.iloc[:n]
     store = universe.path / CLIMATE_STORE
@@ -70,9 +68,6 @@ def universe_source(universe: Universe, cfg) -> CubeSource:
 
 def ingested_source(paths: list[str], cfg) -> CubeSource:
     """Ingested runs (`data/datacubes.py`) as a CubeSource read lazily (dask): their parameters as features where given, else zeros."""
-    from ...data.datacubes import stack_cubes
-    from ...data.streaming import dask_rows
-
     cubes = stack_cubes(paths, (*cfg.input_fields, *cfg.target_fields), cfg.level_pressure_units, lazy=True)
     stacked = cubes.data
     features = np.stack([parameter_features(pd.DataFrame([q]))[0] if q else np.zeros(len(PARAMETER_NAMES), np.float32) for q in cubes.parameters])

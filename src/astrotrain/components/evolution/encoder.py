@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...training.checkpoint import submodule_state
+from ...runs.checkpoints import submodule_state
 from .data import FEATURES, driver_features, trajectory_features
 from .model import EvolutionTransformer
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torchmetrics import MeanMetric
 
-from ...training.heldout import HeldOutMetrics, adamw
-from ...training.schedule import with_warmup_cosine
+from ..common.heldout import HeldOutMetrics, adamw
+from ..common.schedule import with_warmup_cosine
 from . import physics
 from .data import FEATURES
 from .model import EvolutionTransformer

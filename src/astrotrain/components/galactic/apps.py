@@ -21,8 +21,11 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
+from ...config.loader import validate
 from ...fsutil import atomic_write_json
+from .config import GalacticConfig
+from .data import FUSION_TRUNK_FILE, HELD_OUT_FILE, load_shard, shard_path
+from .model import build_trunk, held_out_metrics, local_update, trunk_state
 
 SETTINGS_FILE = "federation.json"
 RESULT_FILE = "federation_result.json"
@@ -48,19 +51,12 @@ class Settings:
         return cls(**json.loads(Path(path).read_text()))
 
     def config(self):
-        from .config import GalacticConfig
-
         return GalacticConfig.model_validate(self.galactic)
 
     def trunk(self):
-        from ...config.loader import validate
-        from .model import build_trunk
-
         module = build_trunk(validate(self.fusion_config, source="fusion config"), self.feature_dims, self.seed)
         if self.galactic.get("init") == "fusion":  # federated fine-tuning of phase 2's model
             from safetensors.torch import load_file
-
-            from .data import FUSION_TRUNK_FILE
 
             module.model.load_state_dict(load_file(str(Path(self.folder) / FUSION_TRUNK_FILE)))
         return module
@@ -74,9 +70,6 @@ def make_client_app(fixed: Settings | None = None):
     from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
     from flwr.clientapp.mod import fixedclipping_mod
-
-    from .data import load_shard, shard_path
-    from .model import held_out_metrics, local_update, trunk_state
 
     app = ClientApp()
 
@@ -184,9 +177,6 @@ def server_main(settings: Settings, grid) -> None:
     """The federation on `grid`: strategy.start over the rounds, then the result and final weights."""
     from flwr.app import ArrayRecord, MetricRecord
     from safetensors.torch import save_file
-
-    from .data import HELD_OUT_FILE, load_shard
-    from .model import held_out_metrics, trunk_state
 
     gc = settings.config()
     module = settings.trunk()

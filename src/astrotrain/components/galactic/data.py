@@ -22,6 +22,14 @@ import numpy as np
 import torch
 
 from ...errors import UserError
+from ...runs.run import open_run
+from ..multimodal.data import MultimodalDataModule
+from ..multimodal.load import load_fusion
+from ..multimodal.pretrained import pretrained_components
+from ..spectral.data import planet_spectra
+from ..spectral.forward import DEFAULT_OPACITIES, OpacityTable
+from ..spectral.instrument import build_instrument
+from ..spectral.retrieval import gas_detections, retrieve_all
 from .observatories import assign_planets, observe
 
 SHARDS_DIR = "observatories"
@@ -58,8 +66,6 @@ def encoded(encoders: dict, batch: dict[str, torch.Tensor], chunk: int = 256) ->
 
 def site_gases(retriever, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The retrieval's detections on the spectra of `batch` (as one observatory observed them)."""
-    from ..spectral.retrieval import gas_detections, retrieve_all
-
     retrieval = retrieve_all(retriever, *(batch[f"spectrum.{k}"].numpy() for k in ("depth", "sigma", "context", "r_star")))
     return torch.from_numpy(gas_detections(retrieval, retriever.detection_sigma, retriever.detection_floor))
 
@@ -75,15 +81,8 @@ def build_shards(cfg, universe, folder: Path) -> dict:
     """Write every observatory's shard and the held-out set into `folder`; returns what they hold."""
     from safetensors.torch import save_file
 
-    from ...api import load_run
-    from ..multimodal.data import MultimodalDataModule
-    from ..multimodal.pretrained import pretrained_components
-    from ..spectral.data import planet_spectra
-    from ..spectral.forward import DEFAULT_OPACITIES, OpacityTable
-    from ..spectral.instrument import build_instrument
-
     gc = cfg.components.galactic
-    fusion = load_run(Path(gc.fusion)).fusion()  # its encoders as phase 2 left them (lent by phase 1, then fine-tuned)
+    fusion = load_fusion(open_run(Path(gc.fusion)))  # its encoders as phase 2 left them (lent by phase 1, then fine-tuned)
     fcfg = fusion.cfg
     pretrained = pretrained_components(fcfg)
     datamodule = MultimodalDataModule(fcfg, universe, pretrained)

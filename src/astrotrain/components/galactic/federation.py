@@ -23,8 +23,11 @@ import numpy as np
 
 from ...errors import UserError
 from ...fsutil import atomic_write_json
+from ...runs.run import open_run
 from . import apps
 from .data import HELD_OUT_FILE, build_shards, load_shard, shard_path
+from .inprocess import make_local_grid
+from .model import held_out_metrics, local_update
 
 
 def run_federation(cfg, universe, folder: Path) -> dict:
@@ -53,8 +56,6 @@ def federate(settings: "apps.Settings", backend: str, n_observatories: int) -> N
     client, server = apps.make_client_app(settings), apps.make_server_app(settings)
     logging.getLogger("flwr").setLevel(logging.INFO)
     if backend == "inprocess":
-        from .inprocess import make_local_grid
-
         apps.server_main(settings, make_local_grid(client, n_observatories))
         return
     from flwr.simulation import run_simulation
@@ -69,8 +70,6 @@ def central_reference(settings: "apps.Settings") -> dict:
     """The trunk trained on every observatory's shard pooled, for rounds × local_epochs epochs."""
     import torch
 
-    from .model import held_out_metrics, local_update
-
     gc = settings.config()
     shards = [load_shard(shard_path(settings.folder, k))["train"] for k in range(len(gc.observatories))]
     pooled = {key: torch.cat([s[key] for s in shards]) for key in shards[0]}
@@ -80,10 +79,8 @@ def central_reference(settings: "apps.Settings") -> dict:
 
 
 def fusion_test_metrics(fusion_run: str) -> dict | None:
-    from ...api import load_run
-
     try:
-        return load_run(Path(fusion_run)).metrics("integrate")["test"]
+        return open_run(Path(fusion_run)).metrics("integrate")["test"]
     except UserError:
         return None
 

@@ -4,7 +4,7 @@ Flower's simulation engine needs Ray (a heavy optional extra, ~10 s to start); t
 of the Message API only call `get_node_ids` and `send_and_receive`, so a grid that hands each
 message to the ClientApp directly runs the same apps, the same strategies and the same fault
 paths (an exception becomes an error reply, as a SuperNode sends it) in well under a second of
-overhead. It is tested against the Ray path on the same seed (tests/test_galactic.py).
+overhead. It is tested against the Ray path on the same seed (tests/components/galactic/test_galactic.py).
 
 Caveat: `Message(...)` reads the sender's identity from `flwr.supercore.task_identity`, an
 internal module that `run_simulation` sets the same way; a Flower upgrade may move it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...reporting.plots import PLOTS_DIR, figure
+from ...plots import PLOTS_DIR, figure
 
 
 def plot_rounds(folder: Path, metrics: dict, rounds: list[dict]) -> list[Path]:

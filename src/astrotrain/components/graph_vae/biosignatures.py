@@ -1,4 +1,4 @@
-"""Known biosignature and atmospheric gases: the planet gas inventory (also used by fusion, issue #7).
+"""Known biosignature and atmospheric gases: the planet gas inventory (also read by fusion).
 
 Roles follow Schwieterman et al. (2018, Astrobiology 18, 663), "Exoplanet biosignatures: a
 review of remotely detectable signs of life", and Seager, Bains & Petkowski (2016): `biosignature`
@@ -11,6 +11,8 @@ written as RDKit parses them; such gases are outside the graph VAE's neutral spa
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .chemistry import rule_violations, unsupported
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,6 @@ GASES: tuple[Gas, ...] = (
 def gas_table() -> list[dict]:
     """Every gas with its canonical SMILES, heavy-atom count and whether the graph VAE can encode it."""
     from rdkit import Chem
-
-    from .chemistry import rule_violations, unsupported
 
     rows = []
     for gas in GASES:

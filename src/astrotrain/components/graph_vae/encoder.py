@@ -20,9 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...training.checkpoint import submodule_state
+from ...runs.checkpoints import submodule_state
 from ..spectral.data import TARGET_GASES
+from ..spectral.encoder import modality_inputs as spectrum_inputs
+from ..spectral.retrieval import gas_detections, retrieve_all
 from .biosignatures import GASES as KNOWN_GASES
+from .chemistry import to_tensors, unsupported
 from .model import GraphVAE
 
 MODALITY = "gases"
@@ -39,8 +42,6 @@ def gas_smiles() -> list[str]:
 def graph_tensors(max_atoms: int) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """Atom and bond classes of the observed gases inside the VAE's space, and which gases those are."""
     from rdkit import Chem
-
-    from .chemistry import to_tensors, unsupported
 
     atoms, bonds, encodable = [], [], []
     for smiles in gas_smiles():
@@ -80,9 +81,6 @@ class GasInventoryEncoder(nn.Module):
 
 def modality_inputs(cfg, universe, upstream: dict) -> dict[str, np.ndarray]:
     """The retrieval's detections on every planet's observed spectrum (`upstream[RETRIEVED_BY]`: the spectral run)."""
-    from ..spectral.encoder import modality_inputs as spectrum_inputs
-    from ..spectral.retrieval import gas_detections, retrieve_all
-
     spectral = upstream[RETRIEVED_BY]
     spectrum = spectrum_inputs(spectral.cfg, universe, upstream)
     retriever = spectral.retriever()

@@ -15,7 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from ...training.schedule import with_warmup_cosine
+from ..common.schedule import with_warmup_cosine
 from . import metrics
 from .model import GraphVAE, decode_argmax, decode_masked
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ...reporting.plots import PLOTS_DIR
+from ...plots import PLOTS_DIR
 from . import metrics
 from .model import decode_masked
 

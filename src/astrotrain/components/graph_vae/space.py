@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ...fsutil import atomic_directory, atomic_write_json
 from ...hashing import sha256_file, sha256_json
+from ...timing import one_off
 from .chemistry import ELEMENTS, RULES, VALENCE, canonical_smiles, graph_of, quiet_rdkit, rule_violations, used_valence
 
 MOLECULES_FILE = "molecules.txt"
@@ -104,7 +105,8 @@ def ensure_space(cache_dir: str | Path, max_atoms: int, progress=None) -> Path:
     if progress:
         progress(f"enumerating molecules of up to {max_atoms} heavy atoms (once; cached at {path})")
     started = time.perf_counter()
-    levels = enumerate_space(max_atoms, progress)
+    with one_off("molecule space enumeration"):
+        levels = enumerate_space(max_atoms, progress)
     with atomic_directory(path) as tmp:
         (tmp / MOLECULES_FILE).write_text("".join(f"{s}\n" for level in levels for s in level))
         atomic_write_json(tmp / MANIFEST_FILE, {

@@ -16,7 +16,7 @@ class LLMConfig(
     quantization: Literal["none", "4bit"] = Field("none", description="4bit = QLoRA through bitsandbytes (extra: qlora, CUDA)")
     lora_r: int = Field(16, ge=1, le=1024, description="LoRA rank")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the LoRA path")
     target_modules: list[str] | None = Field(None, description="modules that get adapters; null = peft's default for the architecture")
     prefix_tokens: int = Field(4, ge=0, le=64, description="prefix token embeddings the projector makes from the fusion embedding; 0 = no prefix (the ablation: answers from the question text alone)")
     observed_share: float = Field(0.75, ge=0, le=1, description="share of planets asked about with observations of their atmosphere; the others, from their parameters alone (as a catalog planet)")

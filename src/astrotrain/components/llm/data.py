@@ -17,9 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...data.observation import catalog_view, unknown_atmosphere
+from ...data.splits import treatment_record
 from ...data.tensors import PlanetTensors, SplitDataModule
 from ...errors import UserError
+from ...runs.run import open_run
+from ...timing import one_off
+from ..multimodal.data import MultimodalDataModule
+from ..multimodal.load import load_fusion
+from ..multimodal.pretrained import pretrained_components
 from .instructions import instruction_pairs
+from .model import train_tokenizer
 
 
 class LLMDataModule(SplitDataModule):
@@ -72,8 +80,6 @@ class LLMDataModule(SplitDataModule):
         return question_token_ids(self.tokenizer, self.pairs[int(planet)].question)
 
     def treatment(self) -> dict:
-        from ...data.splits import treatment_record
-
         self.setup()
         return treatment_record(self.indices, {"tokenizer": self.lc.model_name_or_path or f"byte-level BPE, {len(self.tokenizer)} tokens, trained on the train split",
                                                "fusion_run": str(self.lc.fusion)})
@@ -88,10 +94,9 @@ def question_token_ids(tokenizer, question: str) -> torch.Tensor:
 def build_tokenizer(lc, train_texts: list[str]):
     from transformers import AutoTokenizer
 
-    from .model import train_tokenizer
-
     if lc.model_name_or_path is None:
-        return train_tokenizer(train_texts, lc.vocab_size)
+        with one_off("tokenizer training"):
+            return train_tokenizer(train_texts, lc.vocab_size)
     tokenizer = AutoTokenizer.from_pretrained(lc.model_name_or_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -104,14 +109,10 @@ def fusion_readings(fusion_run: str | None, universe):
     parameters alone ("parameters"): per split, `embedding` [N, d], predicted `state`,
     `habitable` fraction and `p_biosphere`; the splits' planets; and what an observer has of every
     planet (`catalog`: its catalog view, `detections`: the retrieval's report, None without a gases modality)."""
-    from ...api import load_run
-    from ..multimodal.data import MultimodalDataModule
-    from ..multimodal.pretrained import pretrained_components
-
     if fusion_run is None:
         raise UserError("components.llm.fusion is not set: the LLM reads the fusion model's embedding — run `python train.py --mode full`, "
                         "or set components.llm.fusion=<run directory of a --mode full run with a finished phase 2>")
-    model = load_run(Path(fusion_run)).fusion()
+    model = load_fusion(open_run(Path(fusion_run)))
     datamodule = MultimodalDataModule(model.cfg, universe, pretrained_components(model.cfg))
     datamodule.setup()
     parameters_only = torch.tensor([m == "parameters" for m in model.modalities])
@@ -131,8 +132,6 @@ def fusion_readings(fusion_run: str | None, universe):
 
 def observed_catalog(cfg, universe):
     """The catalog view fusion's parameters modality reads (the same noise draw), as a table."""
-    from ...data.observation import catalog_view, unknown_atmosphere
-
     return catalog_view(universe.parameters, cfg.data.observation.catalog_noise.model_dump(), unknown_atmosphere(cfg.data.universe), cfg.run.seed)
 
 

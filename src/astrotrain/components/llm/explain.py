@@ -19,17 +19,27 @@ import json
 import re
 from pathlib import Path
 
+from ...config.loader import read_yaml, validate
+from ...data.mapping import map_archive
+from ...data.nasa import load_cached, read_archive_csv
+from ...data.observation import catalog_features, unknown_atmosphere
 from ...errors import UserError
-from ...training import run_dir as rd
+from ...runs import layout as rd
+from ...runs.layout import is_pipeline_run, phase_run_dir
+from ...runs.run import open_run
+from ..multimodal.data import MultimodalDataModule
+from ..multimodal.load import load_fusion
+from ..multimodal.pretrained import pretrained_components
+from .data import fusion_outputs, observed_catalog, question_token_ids
+from .instructions import STATES, instruction_pairs, parse_answer, parse_biosphere, question_text
+from .model import PrefixProjector
+from .report import generate_answer
 
 UNIVERSE_PLANET = re.compile(r"^(?:universe:)?(\d+)$")
 
 
 def llm_run_dir(run: Path) -> Path:
     """The folder of the finished LLM run inside `run` (a pipeline run) or `run` itself."""
-    from ...config.loader import read_yaml
-    from ...training.pipeline import is_pipeline_run, phase_run_dir
-
     if not (run / rd.CONFIG_FILE).is_file():
         raise UserError(f"--run {run}: not an astrotrain run directory (no {rd.CONFIG_FILE})")
     folder = phase_run_dir(run, "llm", "llm") if is_pipeline_run(run) else run
@@ -50,8 +60,6 @@ def load_explainer(folder: Path, cfg):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from .model import PrefixProjector
-
     hf_logging.disable_progress_bar()
     model = AutoModelForCausalLM.from_pretrained(folder / "merged", dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
@@ -68,9 +76,6 @@ def load_explainer(folder: Path, cfg):
 def catalog_planet(name: str, catalog: str | None, cfg) -> dict:
     """The archive row named `name`, mapped to the 8 parameters (+ `imputed`, domain flags)."""
     import pandas as pd
-
-    from ...data.mapping import map_archive
-    from ...data.nasa import load_cached, read_archive_csv
 
     if catalog is not None:
         frame = read_archive_csv(catalog).frame
@@ -98,18 +103,9 @@ def explain(run: str | Path, planet: str, catalog: str | None = None, max_new_to
     import pandas as pd
     import torch
 
-    from ...api import load_run
-    from ...config.loader import read_yaml, validate
-    from ...data.observation import catalog_features, unknown_atmosphere
-    from ..multimodal.data import MultimodalDataModule
-    from ..multimodal.pretrained import pretrained_components
-    from .data import fusion_outputs, observed_catalog, question_token_ids
-    from .instructions import STATES, instruction_pairs, parse_answer, parse_biosphere, question_text
-    from .report import generate_answer
-
     folder = llm_run_dir(Path(run))
     cfg = validate(read_yaml(folder / rd.CONFIG_FILE), source=str(folder / rd.CONFIG_FILE))
-    fusion_run = load_run(Path(cfg.components.llm.fusion))
+    fusion_run = open_run(Path(cfg.components.llm.fusion))
     match = UNIVERSE_PLANET.match(planet.strip())
     if match:  # every check on the planet before anything is loaded
         universe, index = fusion_run.universe(), int(match.group(1))
@@ -121,7 +117,7 @@ def explain(run: str | Path, planet: str, catalog: str | None = None, max_new_to
                             "(components.multimodal.modalities); explain a universe planet (universe:INDEX) instead")
         row = catalog_planet(planet, catalog, cfg)
     model, projector, tokenizer = load_explainer(folder, cfg)
-    fusion = fusion_run.fusion()
+    fusion = load_fusion(fusion_run)
     fused = fusion.module.model
     with torch.inference_mode():
         if match:

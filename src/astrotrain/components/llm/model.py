@@ -1,4 +1,4 @@
-"""The LLM's parts (issue #8, second part): base model, LoRA/QLoRA wrapping, the fusion prefix projector.
+"""The LLM's parts: base model, LoRA/QLoRA wrapping, the fusion prefix projector.
 
 * `train_tokenizer`: a byte-level BPE tokenizer (`tokenizers`) trained on the instruction
   corpus, for the offline default (nothing can be downloaded on this machine).

@@ -20,8 +20,9 @@ import lightning as L
 import torch
 from torchmetrics import MeanMetric
 
-from ...training.heldout import HeldOutMetrics
-from ...training.schedule import with_warmup_cosine
+from ...timing import one_off
+from ..common.heldout import HeldOutMetrics
+from ..common.schedule import with_warmup_cosine
 from .model import PrefixProjector, load_causal_lm, prefixed_inputs, tiny_llama, with_lora
 
 
@@ -100,7 +101,8 @@ def build_module(cfg, datamodule) -> LLMModule:
     if lc.model_name_or_path is None:
         intermediate = 8 * round(lc.hidden * 8 / 3 / 8)  # Llama's SwiGLU width, rounded
         base = tiny_llama(len(tokenizer), lc.hidden, lc.layers, lc.heads, intermediate, lc.max_length + lc.prefix_tokens + lc.max_new_tokens, cfg.run.seed)
-        pretrain(base, datamodule.datasets["train"], lc.pretrain_epochs, lc.batch_size, 3e-3, cfg.run.seed)
+        with one_off("offline base LM pre-training"):
+            pretrain(base, datamodule.datasets["train"], lc.pretrain_epochs, lc.batch_size, 3e-3, cfg.run.seed)
     else:
         base = load_causal_lm(lc.model_name_or_path, quantization=lc.quantization)
     before = {"pretrain_wall_time_s": round(time.perf_counter() - started, 1),

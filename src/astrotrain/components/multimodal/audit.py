@@ -23,8 +23,11 @@ import numpy as np
 import torch
 
 from ...data.leakage import LEAKAGE_AUC, best_single_by_group, controls
+from ...data.observation import CATALOG_PARAMETERS
 from ...data.tensors import PlanetTensors, SplitDataModule
 from ...fsutil import atomic_write_json
+from ..spectral.data import TARGET_GASES
+from .module import MultimodalModule, test_metrics
 
 AUDIT_FILE = "leakage_audit.json"
 LABELS = {"biosphere": "binary", "state": "classes", "habitable": "fraction"}
@@ -34,9 +37,6 @@ LABEL_KEYS = ("state", "habitable", "biosphere")
 def audit_columns(tensors: dict[str, torch.Tensor], modalities: list[str]) -> tuple[np.ndarray, dict[str, list[str]]]:
     """Every fused input as scalar columns `[N, K]`, and the column names per modality. Maps are
     reduced to their channel means (a single map pixel is not an input an observer reads)."""
-    from ...data.observation import CATALOG_PARAMETERS
-    from ..spectral.data import TARGET_GASES
-
     columns, groups = [], {}
     for modality in modalities:
         names = []
@@ -92,9 +92,6 @@ def shuffled_label_run(cfg, datamodule, permutation: int = 0) -> dict:
     metrics with every modality shown."""
     import lightning as L
 
-    from .module import MultimodalModule
-    from .report import test_metrics
-
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
     encoders = {modality: source.lend() for modality, source in datamodule.pretrained.items()}
     module = MultimodalModule(cfg.components.multimodal, encoders)
@@ -137,9 +134,9 @@ def write_audit(cfg, module, datamodule, run_dir, fused_metrics: dict) -> dict:
 
 
 def shuffled_label_summary(runs: list[dict]) -> dict:
-    """The mean of the permutations' test metrics, their standard deviation (the width of chance: a
-    model fitted to noise on informative encoders still makes predictions that correlate with the true
-    labels by chance, in either direction, more than one sample's standard error says) and each run."""
+    """The mean of the permutations' test metrics, their standard deviation across permutations (the
+    width of this control for this model and data, wider than one sample's standard error because the
+    lent encoders are informative) and each run."""
     keys = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     mean = {k: float(np.mean([r[k] for r in runs])) for k in keys}
     sd = {k: float(np.std([r[k] for r in runs], ddof=1)) if len(runs) > 1 else float("nan") for k in keys}

@@ -62,7 +62,7 @@ class FusionTransformer(nn.Module):
             "state_logits": out[:, :N_STATES],
             "habitable_fraction": torch.sigmoid(out[:, N_STATES]),
             "biosphere_logit": out[:, N_STATES + 1],
-            "embedding": h[:, 0],  # the fused planet embedding (the LLM's prefix, issue #8)
+            "embedding": h[:, 0],  # the fused planet embedding (the LLM's prefix)
             "aligned": torch.stack([F.normalize(align(tokens[:, i]), dim=-1) for i, align in enumerate(self.align)], dim=1),
         }
 

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryAUROC, MulticlassCalibrationError, MulticlassConfusionMatrix
 
-from ...training.heldout import HeldOutMetrics
-from ...training.schedule import WarmupCosine, planned_steps
+from ..common.heldout import HeldOutMetrics
+from ..common.schedule import WarmupCosine, planned_steps
 from .model import N_STATES, FusionTransformer, alignment_loss
 
 
@@ -47,7 +47,6 @@ class MultimodalModule(HeldOutMetrics, L.LightningModule):
     def set_frozen(self, frozen: bool) -> None:
         for p in self.pretrained_parameters():
             p.requires_grad_(not frozen)
-
 
     # -- training --------------------------------------------------------------------------------
     def shown_modalities(self, available: torch.Tensor) -> torch.Tensor:
@@ -143,3 +142,27 @@ class MultimodalModule(HeldOutMetrics, L.LightningModule):
 def build_module(cfg, datamodule) -> MultimodalModule:
     encoders = {modality: source.lend() for modality, source in datamodule.pretrained.items()}
     return MultimodalModule(cfg.components.multimodal, encoders)
+
+
+@torch.inference_mode()
+def test_metrics(module, datamodule, shown: list[str], collect: bool = False, complete_only: bool = False):
+    """Test metrics (and, with `collect`, the predictions) with only `shown` modalities; `planets`: how many counted."""
+    modalities = module.model.modalities
+    module.active = torch.tensor([m in shown for m in modalities], device=module.device)
+    module.complete_only = complete_only
+    module.eval()
+    collected = {"probs": [], "state": []}
+    planets = 0
+    try:
+        for batch in datamodule.test_dataloader():
+            batch = {k: v.to(module.device) for k, v in batch.items()}
+            planets += module._evaluate(batch)
+            if collect:
+                out = module.predict_batch(batch)
+                collected["probs"].append(out["state_logits"][out["shown"]].softmax(dim=-1).cpu())
+                collected["state"].append(batch["state"][out["shown"]].cpu())
+        metrics = {k: float(v) for k, v in module._compute_metrics().items()} | {"planets": planets}
+    finally:
+        module.active = torch.ones_like(module.active)
+        module.complete_only = False
+    return metrics, {k: torch.cat(v).numpy() for k, v in collected.items()} if collect else None

@@ -11,10 +11,11 @@ both with every modality shown.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ...fsutil import atomic_write_json
-from ...reporting.plots import PLOTS_DIR, bar_chart, confusion_matrix, reliability_diagram
+from ...plots import PLOTS_DIR, bar_chart, confusion_matrix, reliability_diagram
+from .audit import write_audit
+from .module import test_metrics
 
 ABLATION_FILE = "ablation.json"
 
@@ -28,30 +29,6 @@ def subsets(modalities: list[str]) -> list[tuple[str, list[str]]]:
     return rows
 
 
-@torch.inference_mode()
-def test_metrics(module, datamodule, shown: list[str], collect: bool = False, complete_only: bool = False):
-    """Test metrics (and, with `collect`, the predictions) with only `shown` modalities; `planets`: how many counted."""
-    modalities = module.model.modalities
-    module.active = torch.tensor([m in shown for m in modalities], device=module.device)
-    module.complete_only = complete_only
-    module.eval()
-    collected = {"probs": [], "state": []}
-    planets = 0
-    try:
-        for batch in datamodule.test_dataloader():
-            batch = {k: v.to(module.device) for k, v in batch.items()}
-            planets += module._evaluate(batch)
-            if collect:
-                out = module.predict_batch(batch)
-                collected["probs"].append(out["state_logits"][out["shown"]].softmax(dim=-1).cpu())
-                collected["state"].append(batch["state"][out["shown"]].cpu())
-        metrics = {k: float(v) for k, v in module._compute_metrics().items()} | {"planets": planets}
-    finally:
-        module.active = torch.ones_like(module.active)
-        module.complete_only = False
-    return metrics, {k: torch.cat(v).numpy() for k, v in collected.items()} if collect else None
-
-
 def report(cfg, module, datamodule, run_dir) -> dict:
     from clero.climate_analysis import CLIMATE_STATES
 
@@ -63,7 +40,6 @@ def report(cfg, module, datamodule, run_dir) -> dict:
     confusion_matrix(confusion, list(CLIMATE_STATES), plots / "confusion_matrix.png", "climate state, test split (all modalities)")
     reliability_diagram(probs.max(axis=1), probs.argmax(axis=1) == state, plots / "calibration.png",
                         f"climate-state calibration (ECE {metrics['ece']:.3f})")
-    from .audit import write_audit
 
     headline = {f"audit {k}": v for k, v in write_audit(cfg, module, datamodule, run_dir, metrics).items()}
     if not cfg.components.multimodal.ablation:

@@ -14,6 +14,8 @@ from typing import Callable
 
 import numpy as np
 
+from ...universe.sampling import PARAMETER_NAMES
+
 
 def latency_ms(call: Callable[[np.ndarray], object], one: np.ndarray, calls: int) -> dict:
     call(one)
@@ -46,8 +48,6 @@ def measure(call: Callable[[np.ndarray], object], pool: np.ndarray, pc, batch_si
 
 def clero_call(emulator) -> Callable[[np.ndarray], object]:
     """CLERO predicting the surface-temperature map of a batch of planets (`[B, 8]` physical inputs, PARAMETER_NAMES order)."""
-    from ...universe.sampling import PARAMETER_NAMES
-
     def call(inputs: np.ndarray):
         planets = {name: inputs[:, j] for j, name in enumerate(PARAMETER_NAMES)}
         return emulator.predict(planets, fields=["surface_temperature"], batch_size=len(inputs))

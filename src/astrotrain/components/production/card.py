@@ -9,9 +9,10 @@ import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ...data.observation import unknown_atmosphere
 from ...fsutil import atomic_write_json, atomic_write_text
 from ...hashing import sha256_file
-from ...training import run_dir as rd
+from ...runs import layout as rd
 from ...universe.sampling import PARAMETER_NAMES, PARAMETER_UNITS, core_domain
 from .sanity import markdown as sanity_markdown
 
@@ -27,8 +28,6 @@ def write_manifest(out: Path, cfg, source, teacher_dir: Path, modalities: list[s
     """`export/manifest.json`: the files with their sha256 and what `predict` reads (`predict`: the draws'
     quantiles and prior, the validity measurement)."""
     from clero.climate_analysis import CLIMATE_STATES
-
-    from ...data.observation import unknown_atmosphere
 
     pc = cfg.components.production
     manifest = {

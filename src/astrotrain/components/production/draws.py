@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...data.mapping import EARTH_GRAVITY, radius_from_mass
-from ...universe.sampling import PARAMETER_NAMES
+from ...universe.sampling import PARAMETER_NAMES, core_domain
 
 ATMOSPHERE = ("P0", "CO2", "CH4")
 MEDIAN_SIN_I = np.sqrt(0.75)  # the isotropic prior's median inclination, 60°
@@ -28,8 +28,6 @@ def atmosphere_quantiles(k: int, seed: int) -> dict[str, list[float]]:
 
 def universe_prior(universe_cfg) -> dict[str, list[float]]:
     """The log-uniform bounds the universe drew P0, CO2 and CH4 from."""
-    from ...universe.sampling import core_domain
-
     return {"P0": list(core_domain()["P0"]), "CO2": list(universe_cfg.co2_range), "CH4": list(universe_cfg.ch4_range)}
 
 

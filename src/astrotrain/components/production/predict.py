@@ -29,10 +29,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ...data.mapping import EARTH_GRAVITY, in_domain, map_archive
+from ...data.nasa import load_cached, read_archive_csv
 from ...errors import UserError
 from ...fsutil import atomic_write_json, atomic_write_text
 from ...hashing import sha256_file
-from ...training import run_dir as rd
+from ...runs import layout as rd
+from ...runs.layout import is_pipeline_run, phase_run_dir
+from ...universe.habitable_zone import climate_limit, maximum_greenhouse_limit, runaway_limit
+from ...universe.sampling import PARAMETER_NAMES, PARAMETER_UNITS
+from .draws import msini_point
+from .predictors import load_predictor
+from .readout import STATES, predict_draws
+from .report import plot_habitability, plot_top_maps
+from .sanity import sanity_table
+from .validity import planet_groups
 
 PREDICTIONS_DIR = "predictions"
 CHUNK_PLANETS = 256
@@ -57,8 +68,6 @@ class PredictionResult:
 
 def production_run_dir(run: Path) -> Path:
     """The finished production run inside `run` (a pipeline run) or `run` itself (a production component run)."""
-    from ...training.pipeline import is_pipeline_run, phase_run_dir
-
     if not (run / rd.CONFIG_FILE).is_file():
         raise UserError(f"--run {run}: not an astrotrain run directory (no {rd.CONFIG_FILE})")
     folder = phase_run_dir(run, "production", "production") if is_pipeline_run(run) else run
@@ -81,8 +90,6 @@ def read_manifest(folder: Path) -> dict:
 
 def read_catalog(catalog: str | None, input_csv: str | None, cache_root: str):
     """(archive rows with `source_line`, rows/values the reader rejected, a name for the output folder)."""
-    from ...data.nasa import load_cached, read_archive_csv
-
     if (catalog is None) == (input_csv is None):
         raise UserError("give exactly one of --catalog nasa (the `astrotrain data fetch nasa` cache) and --input planets.csv (an archive CSV)")
     if catalog is not None:
@@ -98,10 +105,6 @@ def read_catalog(catalog: str | None, input_csv: str | None, cache_root: str):
 
 def predict_catalog(run: str | Path, catalog: str | None = None, input_csv: str | None = None, backend: str = "onnx",
                     output: str | Path | None = None, log=print) -> PredictionResult:
-    from ...data.mapping import map_archive
-    from .predictors import load_predictor
-    from .sanity import sanity_table
-
     folder = production_run_dir(Path(run))
     manifest = read_manifest(folder)
     frame, reader_rejected, name = read_catalog(catalog, input_csv, manifest["archive_cache_dir"])
@@ -135,12 +138,6 @@ def predict_catalog(run: str | Path, catalog: str | None = None, input_csv: str 
 def assess(climate, inputs, manifest: dict):
     """Every mapped planet's status, reason and — where it gets one — its prediction (module docstring)."""
     import clero
-
-    from ...data.mapping import EARTH_GRAVITY, in_domain
-    from ...universe.habitable_zone import climate_limit, maximum_greenhouse_limit, runaway_limit
-    from .draws import msini_point
-    from .readout import STATES, predict_draws
-    from .validity import planet_groups
 
     point = msini_point(inputs)  # what the domain and the limits are judged by (an M sin i at its median inclination)
     table = inputs.copy()
@@ -258,9 +255,6 @@ def _summary(table, name: str, backend: str, manifest: dict, out: Path, sanity: 
 
 
 def _plots(predictor, table, manifest: dict, out: Path) -> None:
-    from .readout import predict_draws
-    from .report import plot_habitability, plot_top_maps
-
     top = table[table["status"] == "ok"].head(manifest["top_candidates"])
     plot_habitability(table, out / "plots" / "habitable_fraction_vs_instellation_and_stellar_temperature.png")
     if len(top):
@@ -272,8 +266,6 @@ def _plots(predictor, table, manifest: dict, out: Path) -> None:
 def _domain_flags(table) -> list[str]:
     """Per row: every input outside CLERO's core domain, with the bound it breaks (and whether the extended domain holds it)."""
     import clero
-
-    from ...universe.sampling import PARAMETER_NAMES, PARAMETER_UNITS
 
     flags = []
     for _, row in table.iterrows():

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ...config.loader import read_yaml, validate
+from ...runs import layout as rd
+from .runtime import run_onnx, session
+
 CHUNK = 4096
 
 
@@ -21,34 +25,29 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class OnnxPredictor:
     def __init__(self, folder: Path, int8: bool):
-        from .runtime import session
-
         self.session = session(folder / "export" / f"surrogate{'.int8.onnx' if int8 else '.onnx'}")
 
     def climate(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from .runtime import run_onnx
-
         maps, logits = run_onnx(self.session, features, CHUNK)
         return maps, softmax(logits)
 
 
 class TorchPredictor:
     def __init__(self, folder: Path, manifest: dict):
-        from ...config.loader import read_yaml, validate
-        from ...training import run_dir as rd
-        from ...training.checkpoint import load_verified
+        # torch only here: the ONNX backends serve on machines without it
+        from ...runs.checkpoints import load_verified
         from ..surrogate import encoder
+        from .export import run_torch
         from .model import SurfaceTemperatureModel
 
+        self.run_torch = run_torch
         teacher = Path(manifest["surrogate_run"])
         cfg = validate(read_yaml(teacher / rd.CONFIG_FILE), source=str(teacher / rd.CONFIG_FILE))
         state = load_verified(teacher / "checkpoints" / "last.ckpt")["state_dict"]
         self.model = SurfaceTemperatureModel(encoder.lend(cfg, state, {}).pretrained).eval()
 
     def climate(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from .export import run_torch
-
-        maps, logits = run_torch(self.model, np.ascontiguousarray(features, dtype=np.float32), CHUNK)
+        maps, logits = self.run_torch(self.model, np.ascontiguousarray(features, dtype=np.float32), CHUNK)
         return maps, softmax(logits)
 
 

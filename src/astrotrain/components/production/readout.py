@@ -21,10 +21,16 @@ probability.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from ...data.features import parameter_features
+from ...data.mapping import in_domain
 from ...universe.labels import area_weights, habitable_fraction
+from ...universe.sampling import PARAMETER_NAMES
 from ...universe.thermo import MELTING_POINT_K, boiling_point
+from .draws import planet_draws
 
 STATES = ("snowball", "eyeball", "waterbelt", "globally_temperate", "moist_greenhouse", "runaway_greenhouse")
 RUNAWAY_TS_K = 400.0  # clero.climate_analysis.climate_state's global-mean threshold
@@ -60,7 +66,8 @@ def summarise_draws(readout: dict[str, np.ndarray], n: int, k: int, usable: np.n
         candidates = np.flatnonzero(usable[i])
         rep[i] = candidates[np.argsort(values["mean_ts"][i, candidates], kind="stable")[len(candidates) // 2]]
     pick = lambda key: values[key][np.arange(n), rep]  # noqa: E731
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a planet with a single usable draw has no spread: NaN, as intended
+        warnings.filterwarnings("ignore", message="Degrees of freedom <= 0", category=RuntimeWarning)
         spread_hab = np.nanstd(np.where(usable, values["habitable_fraction"], np.nan), axis=1)
         spread_ts = np.nanstd(order_ts, axis=1)
     state = pick("state")
@@ -78,11 +85,6 @@ def predict_draws(climate, table, quantiles: dict, prior: dict, grid_shape=(32, 
     the representative draw's map of each planet (`maps` [n, P])."""
     import clero
     import pandas as pd
-
-    from ...data.features import parameter_features
-    from ...data.mapping import in_domain
-    from ...universe.sampling import PARAMETER_NAMES
-    from .draws import planet_draws
 
     n, k = len(table), len(quantiles["P0"])
     params = pd.DataFrame(planet_draws(table, quantiles, prior), columns=list(PARAMETER_NAMES))

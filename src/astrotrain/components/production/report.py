@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...reporting.plots import figure
+from ...plots import figure
 
 SOLAR_CONSTANT = 1361.0  # W m-2 (1 S⊕)
 

@@ -27,6 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...data.observation import catalog_view
+from ...universe.labels import area_weights, climate_states, habitable_fraction
+from ...universe.sampling import LOG_PARAMETERS, PARAMETER_NAMES, sample_parameters
+from .readout import predict_draws
+
 TARGET_COVERAGE = 0.6827
 VALIDITY_FILE = "validity.json"
 
@@ -34,8 +39,6 @@ VALIDITY_FILE = "validity.json"
 def band_groups() -> list[tuple[str, str]]:
     """(parameter, "low" | "high") for every parameter whose core and extended ranges differ."""
     import clero
-
-    from ...universe.sampling import PARAMETER_NAMES
 
     groups = []
     for name in PARAMETER_NAMES:
@@ -48,8 +51,6 @@ def band_planets(group: tuple[str, str], n: int, seed: int, universe_cfg):
     """`n` planets drawn as the universe draws them, except the group's parameter, drawn in its band."""
     import clero
     import pandas as pd
-
-    from ...universe.sampling import LOG_PARAMETERS, sample_parameters
 
     name, side = group
     table = pd.DataFrame(sample_parameters(n, seed, tuple(universe_cfg.co2_range), tuple(universe_cfg.ch4_range)))
@@ -65,9 +66,6 @@ def clero_truth(table, batch: int = 256) -> dict[str, np.ndarray]:
     import warnings
 
     import clero
-
-    from ...universe.labels import area_weights, climate_states, habitable_fraction
-    from ...universe.sampling import PARAMETER_NAMES
 
     emulator = clero.Emulator()
     out = {"mean_ts": [], "habitable_fraction": [], "state": []}
@@ -119,11 +117,6 @@ def region_validity(predicted: dict, truth: dict, calibrate: np.ndarray, evaluat
 
 def measure_validity(climate, cfg, universe, test: np.ndarray, validation: np.ndarray, quantiles: dict, prior: dict, log=print) -> dict:
     """The core and band validity of `climate` (module docstring); what `predict` reads from the manifest."""
-    import pandas as pd
-
-    from ...data.observation import catalog_view
-    from ...universe.sampling import PARAMETER_NAMES
-    from .readout import predict_draws
 
     pc, noise = cfg.components.production, cfg.data.observation.catalog_noise.model_dump()
     limits = {"habitable_mae": pc.max_extrapolated_habitable_mae, "ts_error_K": pc.max_extrapolated_ts_error_K}

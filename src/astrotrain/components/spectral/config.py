@@ -47,7 +47,7 @@ class SpectralConfig(
     width: int = Field(32, ge=4, le=1024, description="channels of the first convolution stage (doubling per stage)")
     stages: int = Field(4, ge=1, le=8, description="residual stages, each halving the wavelength axis")
     hidden: int = Field(256, ge=8, le=8192, description="width of the MLP heads")
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout in the CNN and head")
     nll_weight: float = Field(0.1, ge=0, description="weight of the Gaussian NLL training the uncertainty head (mean detached)")
     biosphere_weight: float = Field(1.0, ge=0, description="weight of the biosphere cross-entropy")
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...training.checkpoint import submodule_state
+from ...runs.checkpoints import submodule_state
 from .data import CONTEXT, planet_spectra
 from .forward import DEFAULT_OPACITIES, OpacityTable, stellar_radius
 from .instrument import build_instrument

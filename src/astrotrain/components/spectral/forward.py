@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import UserError
+
 K_B = 1.380649e-23  # J/K
 M_U = 1.66053907e-27  # kg, atomic mass unit
 EULER_GAMMA = 0.5772156649
@@ -55,8 +57,6 @@ class OpacityTable:
     @classmethod
     def from_csv(cls, path: str | Path = DEFAULT_OPACITIES) -> "OpacityTable":
         import pandas as pd
-
-        from ...errors import UserError
 
         try:
             table = pd.read_csv(path, comment="#")

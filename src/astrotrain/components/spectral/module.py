@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric, R2Score
 from torchmetrics.classification import BinaryAUROC
 
-from ...training.heldout import HeldOutMetrics, adamw
-from ...training.schedule import with_warmup_cosine
 from ...universe.biosphere import SCENARIOS
+from ..common.heldout import HeldOutMetrics, adamw
+from ..common.schedule import with_warmup_cosine
 from .data import CONTEXT, FALSE_POSITIVE_SCENARIOS, TARGET_GASES
 from .model import SpectralCNN, altitude_spectrum
 
@@ -38,7 +38,6 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
         for name, value in stats.items():
             self.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=torch.float32))
         self.register_buffer("sigma_scale", torch.ones(len(TARGET_GASES)))
-        g = len(TARGET_GASES)
         self.r2 = R2Score(multioutput="raw_values")
         self.auroc = BinaryAUROC()
         self.means = torch.nn.ModuleDict({name: MeanMetric() for name in ("sq_err", "cover68", "cover95", "fp_o2", "fp_abiotic", "bio_accuracy")})

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import torch
 
+from ...data.leakage import controls
 from ...fsutil import atomic_write_json
-from ...reporting.plots import PLOTS_DIR
+from ...plots import PLOTS_DIR, figure
+from ...universe.biosphere import SCENARIOS
 from .data import CONTEXT, TARGET_GASES
 from .forward import stellar_radius
 from .observed import bin_to_instrument, read_spectrum
@@ -56,8 +58,6 @@ def biosphere_controls(datamodule, run_dir: Path, seed: int) -> dict:
     """The biosphere classifier's controls, written to `controls.json`; headline figures returned."""
     import numpy as np
 
-    from ...data.leakage import controls
-
     def columns(split: str, noise_seed: int | None):
         t = datamodule.datasets[split].tensors
         noise = t["noise"].numpy() if noise_seed is None else np.random.default_rng([seed, 0xC7, noise_seed]).normal(size=t["depth"].shape) * t["sigma"].numpy()
@@ -77,9 +77,6 @@ def biosphere_controls(datamodule, run_dir: Path, seed: int) -> dict:
 def plot_retrievals(module, datamodule, path: Path) -> None:
     """One test planet per scenario present (abiotic, oxygenic, anoxic, false-positive O2): its noisy
     spectrum over the noise-free one, and the retrieved log10 abundances ± 1σ against the truth."""
-    from ...reporting.plots import figure
-    from ...universe.biosphere import SCENARIOS
-
     test = datamodule.datasets["test"].tensors
     picks = [int(torch.nonzero(test["scenario"] == k)[0]) for k in range(len(SCENARIOS)) if (test["scenario"] == k).any()][:4]
     module.eval()

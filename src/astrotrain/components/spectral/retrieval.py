@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...training.checkpoint import submodule_state
+from ...runs.checkpoints import submodule_state
 from .data import CONTEXT, TARGET_GASES
 from .instrument import build_instrument
 from .model import SpectralCNN
@@ -47,7 +47,7 @@ class Retriever(nn.Module):
 @torch.inference_mode()
 def retrieve_all(retriever: Retriever, depth, sigma, context, r_star, chunk: int = 512) -> dict[str, np.ndarray]:
     """Retrievals of `[n, bins]` spectra: log10_abundance, sigma_dex `[n, gases]`, p_biosphere `[n]`."""
-    arrays = [torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in (depth, sigma, context, r_star)]
+    arrays = [torch.tensor(np.asarray(a), dtype=torch.float32) for a in (depth, sigma, context, r_star)]
     parts = [retriever(*(a[s : s + chunk] for a in arrays)) for s in range(0, len(arrays[0]), chunk)]
     return {key: torch.cat([p[key] for p in parts]).numpy().astype(np.float64) for key in parts[0]}
 

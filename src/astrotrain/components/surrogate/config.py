@@ -12,9 +12,9 @@ class SurrogateConfig(
     component_section("Surrogate", unit="planets", batch_size=64, lr=0.002, weight_decay=0.0001, warmup_steps=200, min_lr_ratio=0.01)
 ):
     d_model: int = Field(64, ge=8, le=4096, description="token width")
-    n_heads: int = Field(4, ge=1, le=64)
-    n_layers: int = Field(2, ge=1, le=48)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    n_heads: int = Field(4, ge=1, le=64, description="attention heads")
+    n_layers: int = Field(2, ge=1, le=48, description="transformer layers")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout in the transformer")
     n_fourier: int = Field(0, ge=0, le=256, description="Fourier features per parameter value")
     n_components: int = Field(48, ge=1, le=2048, description="PCA components per output map (basis fit on the train split)")
     field_loss_weight: float = Field(1000.0, gt=0, description="weight of the maps' relative squared error (PCA coefficients)")

@@ -14,13 +14,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...data.datacubes import stack_cubes
 from ...data.features import parameter_features
 from ...data.splits import planet_splits, treatment_record
+from ...data.streaming import LazyPlanets, MemoryRows, cache_chunks, chunks_of, fits_in_memory, how_read, zarr_rows
 from ...data.tensors import SplitDataModule
 from ...errors import UserError
-from ...universe.store import Universe
+from ...universe.labels import area_weights, climate_states_on_grid, habitable_fraction
+from ...universe.store import CLIMATE_STORE, Universe
 from ...universe.thermo import boiling_point
 from .model import F_STAR_INDEX, FIELDS, PER_UNIT_INSTELLATION
+from .physics import nightside_mask
 
 
 class PCAAccumulator:
@@ -85,11 +89,6 @@ class SurrogateBatches:
 
 def universe_samples(universe: Universe) -> dict:
     """The universe's planets: CLERO's grid, its labels, the fixed nightside of its tidally locked planets."""
-    from ...data.streaming import zarr_rows
-    from ...universe.labels import area_weights
-    from ...universe.store import CLIMATE_STORE
-    from .physics import nightside_mask
-
     table = universe.parameters
     n = len(table)
     maps = {f: zarr_rows(universe.path / CLIMATE_STORE, f) for f in FIELDS}
@@ -102,10 +101,6 @@ def universe_samples(universe: Universe) -> dict:
 def cube_samples(paths: list[str]) -> dict:
     """Ingested GCM runs: every time sample of each run, its run's parameters as features, labels from its fields."""
     import pandas as pd
-
-    from ...data.datacubes import stack_cubes
-    from ...data.streaming import MemoryRows
-    from ...universe.labels import climate_states_on_grid, habitable_fraction
 
     cubes = stack_cubes(paths, tuple(FIELDS))
     lacking = [p for p, q in zip(paths, cubes.parameters) if not q]
@@ -149,7 +144,6 @@ class SurrogateDataModule(SplitDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        from ...data.streaming import LazyPlanets, MemoryRows, cache_chunks, fits_in_memory
 
         source = cube_samples(self.datacubes) if self.datacubes else universe_samples(self.universe)
         run_splits = planet_splits(source["runs"], self.split.train, self.split.val, self.split.seed)
@@ -179,8 +173,6 @@ class SurrogateDataModule(SplitDataModule):
     def fit_basis(self, maps: dict, features: np.ndarray, train: np.ndarray, chunk: int = 256) -> tuple[dict, np.ndarray]:
         """Input normalisation and each field's PCA basis on the training split, in one pass; and the training
         maps' mean ASR (where it is zero: the nightside)."""
-        from ...data.streaming import chunks_of
-
         pcas = [PCAAccumulator() for _ in FIELDS]
         asr_sum = 0.0
         for rows in chunks_of(np.sort(train), chunk):
@@ -196,8 +188,6 @@ class SurrogateDataModule(SplitDataModule):
         return basis, asr_sum / len(train)
 
     def treatment(self) -> dict:
-        from ...data.streaming import how_read
-
         self.setup()
         record = treatment_record(
             self.indices,

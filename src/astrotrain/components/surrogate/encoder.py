@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ...data.observation import observed_parameter_features
-from ...training.checkpoint import submodule_state
+from ...runs.checkpoints import submodule_state
 from .model import SurrogateTransformer
 
 MODALITY = "parameters"

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
-from ...training.heldout import HeldOutMetrics, adamw
-from ...training.schedule import with_warmup_cosine
 from ...universe.labels import area_weights
 from ...universe.thermo import MELTING_POINT_K
+from ..common.heldout import HeldOutMetrics, adamw
+from ..common.schedule import with_warmup_cosine
 from . import physics
 from .model import FIELDS, SurrogateTransformer
 

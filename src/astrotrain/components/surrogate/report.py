@@ -16,7 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...reporting.plots import PLOTS_DIR, map_rows
+from ...data.leakage import controls
+from ...fsutil import atomic_write_json
+from ...plots import PLOTS_DIR, map_rows
+from ...universe.sampling import PARAMETER_NAMES
 
 
 @torch.inference_mode()
@@ -53,10 +56,6 @@ def state_controls(datamodule, run_dir, seed: int) -> dict:
     """Controls of the climate-state head (`data/leakage.py`) on the surrogate's 8 inputs → `controls.json`.
     The surrogate emulates CLERO from the true parameters (its state is a function of them): the
     controls say how much of that one parameter alone already gives."""
-    from ...data.leakage import controls
-    from ...fsutil import atomic_write_json
-    from ...universe.sampling import PARAMETER_NAMES
-
     train, test = datamodule.datasets["train"].tensors, datamodule.datasets["test"].tensors
     audit = {"climate_state": controls("classes", train["features"].numpy(), train["state"].numpy(), test["features"].numpy(),
                                        test["state"].numpy(), list(PARAMETER_NAMES), seed)}

@@ -1,0 +1,1 @@
+"""The training engine: config → Lightning Trainer, atomic checkpoints, exact resume, one recipe interface."""

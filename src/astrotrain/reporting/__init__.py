@@ -1,1 +1,0 @@
-"""The run report: matplotlib plots (PNG) and the self-contained report.html that shows them."""

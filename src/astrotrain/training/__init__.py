@@ -1,1 +1,0 @@
-"""The training engine: config → Lightning Trainer, atomic checkpoints, exact resume, run directory."""
