@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import UserError
-from .schema import MasterConfig
+from .schema import ComponentsConfig, MasterConfig
 
 
 def yaml_loader():
@@ -60,8 +60,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def component_shorthand(keys: list[str]) -> list[str]:
     """`llm.quantization` is `components.llm.quantization`: a component's name may stand for its
     section (`--llm.quantization 4bit`, `surrogate.lr=3e-4`); top-level sections keep their names."""
-    from .schema import ComponentsConfig
-
     if len(keys) > 1 and keys[0] not in MasterConfig.model_fields and keys[0] in ComponentsConfig.model_fields:
         return ["components", *keys]
     return keys

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from ...config.base import Section, component_section
+from ...errors import UserError
+from .instrument import build_instrument
+from .observed import check_observed_files
 
 
 class InstrumentConfig(Section):
@@ -61,10 +64,6 @@ class SpectralConfig(
     def _observed_files_fit_the_instrument(self):
         """Observed spectra are read and checked with the config (also by --validate-only), before anything runs."""
         if self.observed:
-            from ...errors import UserError
-            from .instrument import build_instrument
-            from .observed import check_observed_files
-
             try:
                 check_observed_files(self.observed, build_instrument(self))
             except UserError as exc:
