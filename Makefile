@@ -4,6 +4,7 @@
 #   make test-fast  the inner loop: tests not marked slow
 #   make docs       the documentation site (mkdocs build --strict) → site/
 #   make bench      the benchmark suite: regenerates BENCHMARKS.md
+#   make bench-gpu  on a CUDA machine: the GPU readiness check (< 8 min) → runs/benchmarks/GPU_CHECK.md
 # GPU users pick their torch build: make demo TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
 
 PYTHON     ?= python3
@@ -12,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 
-.PHONY: demo test test-fast docs bench install clean
+.PHONY: demo test test-fast docs bench bench-gpu install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +46,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs data site .pytest_cache
+
+bench-gpu: $(STAMP)
+	PY=$(PY) benchmarks/gpu_check.sh

@@ -24,9 +24,12 @@ from types import SimpleNamespace
 import lightning as L
 import torch
 
+from . import loop_cost
 from .harness import Context, Section, Spread, config, intro, table
+from .loop_cost import fixed_costs
 
 WARMUP_STEPS = 10
+NULL_STEPS = (500, 100)  # steps of each null-model run (full, quick)
 CASES = {  # component: (steps timed per run, steps in quick mode)
     "surrogate": (200, 40),
     "datacube": (40, 20),
@@ -229,6 +232,13 @@ def run(ctx: Context) -> Section:
         results[f"{component}/checkpoint"] = {"seconds": checkpoint, "every_n_steps": every, "amortised": amortised}
         if component == "surrogate":
             profile_rows = profile_engine(component, steps, ctx.workdir)
+            surrogate_step = min(medians[reference])
+    costs = fixed_costs(ctx.workdir, NULL_STEPS[ctx.quick], max(ctx.repeats, 5) if not ctx.quick else 1)
+    plain_us = costs["plain PyTorch loop"][0]
+    cost_rows = [[name, f"{best:.0f} µs", f"{mean:.0f} µs", "" if name.startswith("plain") else f"+{best - plain_us:.0f} µs",
+                  "" if name.startswith("plain") else f"**{(best - plain_us) * 1e-6 / surrogate_step * 100:+.1f} %**"]
+                 for name, (best, mean) in costs.items()]
+    results["fixed_cost_us"] = {name: {"best_median": best, "median_mean": mean} for name, (best, mean) in costs.items()}
     return Section(
         "1. Framework overhead: astrotrain engine vs a plain PyTorch loop",
         intro(__doc__),
@@ -236,7 +246,9 @@ def run(ctx: Context) -> Section:
                        "vs plain, best runs", "vs plain, median runs", "vs plain, mean steps"], rows),
                 "Where an engine step's time goes (surrogate; cProfile of one engine run's steps after the warm-up, own time by "
                 "origin; cProfile inflates Python-side costs, so the framework's share here is an upper bound):\n\n"
-                + table(["origin", "own time per training step", "share"], profile_rows)],
+                + table(["origin", "own time per training step", "share"], profile_rows),
+                " ".join(loop_cost.__doc__.split()) + "\n\n" + table(["loop (null model, batch 64)", "step, best run (median)", "mean step, median run", "added per step",
+                                   "added, as a share of the surrogate's plain step above"], cost_rows)],
         notes=notes,
         results=results,
     )

@@ -147,6 +147,10 @@ class TrainerConfig(Section):
                                            "the lr × divergence_lr_factor, at most this often, then stop (null = no guard)")
     divergence_lr_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate multiplier of each rollback")
     enable_progress_bar: bool = Field(True, description="a progress bar on the terminal")
+    compile: bool = Field(False, description="torch.compile the component's module (first steps slower while it compiles; BENCHMARKS.md, table 7)")
+    channels_last: bool = Field(False, description="convolution weights and activations in channels-last (NHWC) memory format")
+    optimizer_kernel: Literal["foreach", "fused"] = Field("foreach", description="AdamW implementation: foreach (multi-tensor) or fused "
+                                                           "(one kernel per parameter group; same update up to float rounding)")
 
 
 Backend = Literal["csv", "tensorboard", "wandb", "mlflow"]

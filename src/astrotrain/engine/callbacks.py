@@ -329,3 +329,22 @@ class EpochEndLoaderState(Callback):
         batches["current"] = {"ready": 0, "started": 0, "processed": 0, "completed": 0}
         batches["is_last_batch"] = False
         fit["epoch_loop.state_dict"]["_batches_that_stepped"] = int(fit["epoch_loop.state_dict"]["_batches_that_stepped"]) + 1
+
+
+class OptimizerKernel(Callback):
+    """`trainer.optimizer_kernel=fused`: every Adam/AdamW param group steps with the fused kernel (one
+    kernel per group instead of torch's multi-tensor `foreach` loops; the same update up to float
+    rounding, BENCHMARKS.md table 7). The components build their optimisers themselves, so the
+    engine switches the groups' flags, which `Adam.step` reads at every step; set when training starts
+    (after a resume restored the groups) and before any callback snapshots the optimiser."""
+
+    def __init__(self, kernel: str):
+        self.fused = kernel == "fused"
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        import torch
+
+        for optimizer in trainer.optimizers:
+            if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
+                for group in optimizer.param_groups:
+                    group["fused"], group["foreach"] = self.fused, not self.fused

@@ -17,7 +17,7 @@ from ..errors import UserError
 from .callbacks import Preemption, StopAfterSteps
 from .checkpoint import make_checkpoint_io
 from .tracking import log_final_metrics
-from .trainer import build_trainer
+from .trainer import build_trainer, prepare_module
 
 
 @dataclass
@@ -49,6 +49,7 @@ class LightningRecipe:
         self.run_dir = run_dir
         self.datamodule = self.spec.resolve("datamodule")(cfg, universe)
         self.module = self.spec.resolve("module")(cfg, self.datamodule)
+        prepare_module(self.module, cfg.trainer)
         last = str(run_dir / "checkpoints" / "last.ckpt")
         extra = ((StopAfterSteps(cfg.trainer.stop_after_steps, last),) if cfg.trainer.stop_after_steps else ()) + tuple(self.extra_callbacks)
         try:

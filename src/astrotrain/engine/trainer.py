@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..faults import fault_callback
-from .callbacks import DivergenceGuard, EpochEndLoaderState, FlushLogsOnCheckpoint, Preemption, RunMonitor
+from .callbacks import DivergenceGuard, EpochEndLoaderState, FlushLogsOnCheckpoint, OptimizerKernel, Preemption, RunMonitor
 from .rng import RNGStateCallback
 from .tracking import build_loggers
 
@@ -34,6 +34,20 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     if precision == "16-mixed" and accelerator == "cpu":
         raise UserError("trainer.precision=16-mixed needs a GPU; on CPU use bf16-mixed (or --mixed-precision)")
     return precision
+
+
+def prepare_module(module, trainer_cfg) -> None:
+    """`trainer.channels_last` and `trainer.compile`, in place: parameter names (and so checkpoints) unchanged.
+
+    Channels-last (NHWC) is the layout oneDNN and cuDNN convolutions run fastest in; the weights
+    are converted here and activations follow the weights. `compile` is `nn.Module.compile()`
+    (TorchInductor): the module's forward is traced and fused on its first call."""
+    import torch
+
+    if trainer_cfg.channels_last:
+        module.to(memory_format=torch.channels_last)
+    if trainer_cfg.compile:
+        module.compile()
 
 
 def build_strategy(cfg, accelerator: str):
@@ -96,7 +110,8 @@ def build_trainer(cfg, run_dir: Path, checkpoint_io, extra_callbacks: tuple = ()
     guard = [DivergenceGuard(t.divergence_lr_factor, t.divergence_retries, str(run_dir / "divergence.json"), clip=t.gradient_clip_val or None)] \
         if t.divergence_retries is not None and precision != "16-mixed" else []
     # the monitor before the guard: it reads the gradient norm before the guard clips it
-    callbacks = [*([injected] if injected else []), checkpoints, RNGStateCallback(), LearningRateMonitor(logging_interval="step"),
+    kernel = [OptimizerKernel(t.optimizer_kernel)] if t.optimizer_kernel != "foreach" else []  # first: before the guard snapshots the optimiser
+    callbacks = [*kernel, *([injected] if injected else []), checkpoints, RNGStateCallback(), LearningRateMonitor(logging_interval="step"),
                  RunMonitor(cfg.logging.monitor_every_n_steps), *guard, EpochEndLoaderState(), FlushLogsOnCheckpoint(),
                  Preemption(str(run_dir / "checkpoints" / "last.ckpt")), *extra_callbacks]
     return L.Trainer(

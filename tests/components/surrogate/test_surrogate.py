@@ -124,3 +124,42 @@ def test_physics_flag_enforces_nightside_zero_and_logs_residuals_both_ways(tmp_p
     for metrics in results.values():
         assert {"energy_imbalance_abs_Wm2", "nightside_asr_abs_Wm2", "negative_flux_share"} <= metrics.keys()
     assert results[True]["nightside_asr_abs_Wm2"] == 0.0 and results[True]["negative_flux_share"] == 0.0
+
+
+def _random_basis(n_pixels: int = 256, k: int = 8, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    components = np.stack([np.linalg.qr(rng.normal(size=(n_pixels, k)))[0].T for _ in range(3)])  # orthonormal rows
+    return {"pca_mean": rng.normal(250.0, 30.0, size=(3, n_pixels)), "pca_components": components, "pca_scale": rng.uniform(5.0, 50.0, 3)}
+
+
+def test_batch_projection_gives_the_pca_coefficients_of_the_maps():
+    """A batch's targets are the PCA coefficients of its maps (the definition, computed here with np.einsum), and a map
+    rebuilt from them is the map up to what the truncated basis cannot hold."""
+    from astrotrain.components.surrogate.data import SurrogateBatches
+
+    basis, rng = _random_basis(), np.random.default_rng(1)
+    coeffs_true = rng.normal(size=(5, 3, 8))
+    features = np.abs(rng.normal(1.0, 0.1, size=(5, 8))).astype(np.float32)
+    modelled = basis["pca_mean"][None] + basis["pca_scale"][None, :, None] * np.einsum("nfk,fkp->nfp", coeffs_true, basis["pca_components"])
+    maps = modelled.copy()
+    maps[:, 1:] *= features[:, 1, None, None]  # ASR, OLR are modelled per unit instellation (F_star, feature 1)
+    raw = {"features": features, "state": np.zeros(5, dtype=np.int64), "habitable": np.zeros(5), "boiling_point": np.zeros(5, dtype=np.float32),
+           **{f"map:{f}": maps[:, i].reshape(5, 16, 16) for i, f in enumerate(("surface_temperature", "asr", "olr"))}}
+    batch = SurrogateBatches(basis)(raw)
+    np.testing.assert_allclose(batch["coeffs"].numpy(), coeffs_true, rtol=1e-4, atol=1e-4)
+
+
+def test_serving_read_out_is_the_full_read_out_of_surface_temperature():
+    """`surface_temperature` (what predict and ONNX serve) equals forward + decode_fields(...)[:, 0] up to float32 rounding
+    (another order of the same sums), and the state logits exactly."""
+    torch.manual_seed(0)
+    model = SurrogateTransformer(n_pixels=256, n_components=8, d_model=32, n_heads=2, n_layers=1).eval()
+    basis = _random_basis()
+    model.set_basis(np.zeros(8), np.ones(8), basis["pca_mean"], basis["pca_components"], basis["pca_scale"])
+    features = torch.randn(7, 8)
+    with torch.no_grad():
+        out = model(features)
+        full = model.decode_fields(out["coeff_mean"], features)[:, 0]
+        ts, states = model.surface_temperature(features)
+    torch.testing.assert_close(ts, full, rtol=1e-6, atol=1e-4)  # K, on maps of ~250 K
+    assert torch.equal(states, out["state_logits"])

@@ -74,8 +74,11 @@ class PeriodicConv3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, n_levels, h, w = x.shape
         flat = x.transpose(1, 2).reshape(b * n_levels, c, h, w)
-        flat = F.pad(flat, (1, 1, 0, 0), mode="circular")
-        flat = F.pad(flat, (0, 0, 1, 1), mode="replicate")
+        # the halo as slices and a concatenation rather than F.pad's circular/replicate modes: the same values,
+        # and TorchInductor (trainer.compile) can lay them out in any memory format (its replication_pad2d
+        # backward cannot take a channels-last gradient)
+        flat = torch.cat([flat[..., -1:], flat, flat[..., :1]], dim=-1)  # longitude: periodic
+        flat = torch.cat([flat[..., :1, :], flat, flat[..., -1:, :]], dim=-2)  # latitude: the pole rows repeated
         flat = self.horizontal(flat)
         y = flat.reshape(b, n_levels, -1, h * w).transpose(1, 2)
         return self.vertical(y).reshape(b, -1, n_levels, h, w)

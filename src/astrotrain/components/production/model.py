@@ -28,9 +28,7 @@ class SurfaceTemperatureModel(nn.Module):
         self.surrogate = surrogate
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.surrogate(features)
-        maps = self.surrogate.decode_fields(out["coeff_mean"], features)
-        return maps[:, TS], out["state_logits"]
+        return self.surrogate.surface_temperature(features)
 
 
 class FastSurrogate(nn.Module):

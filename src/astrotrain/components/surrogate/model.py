@@ -123,6 +123,17 @@ class SurrogateTransformer(nn.Module):
             "habitable_fraction": torch.sigmoid(labels[:, N_STATES]),
         }
 
+    def surface_temperature(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(surface-T maps `[B, n_pixels]` in K, climate-state logits `[B, 6]`): what serving returns, and
+        only that — `forward` + `decode_fields(...)[:, 0]` (up to float rounding) without the ASR/OLR and
+        uncertainty heads or their decoding (two thirds of the read-out's work)."""
+        x, hidden = self.hidden(features)
+        ts_token, label_token = hidden[:, -(len(FIELDS) + 1)], hidden[:, -1]
+        trend = self.linear_trend(x)[:, : self.n_components]  # the Ts block of the trend (field-major view in forward)
+        coeffs = (self.field_heads[0](ts_token) + trend) * self.pca_scale[0]
+        ts = self.pca_mean[0] + coeffs @ self.pca_components[0]  # Ts is not modelled per unit instellation
+        return ts, self.label_head(label_token)[:, :N_STATES]
+
     def decode_fields(self, coeff_mean: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """PCA coefficients `[B, F, K]` → flattened maps `[B, F, n_pixels]` in physical units."""
         scaled = coeff_mean * self.pca_scale[None, :, None]
