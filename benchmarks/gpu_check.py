@@ -27,14 +27,14 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
 import torch
 
 from .harness import ROOT, Section, config, machine, table
-from .overhead import engine_run, plain_loader, plain_setup, step_times, training_loss
+from .overhead import engine_run, plain_run, plain_setup, step_times, training_loss
+from .overhead import synchronise as sync
 
 DEFAULT_OUT = ROOT / "runs" / "benchmarks" / "GPU_CHECK.md"
 PRECISIONS = {"32-true": None, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
@@ -82,11 +82,6 @@ class Check:
 
 
 # -- timing, memory, failures ---------------------------------------------------------------------
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timed(call, device: torch.device, repeats: int, warmup: int) -> list[float]:
@@ -232,34 +227,6 @@ class SyncedClock(L.Callback):
         self.starts.append(time.perf_counter())
 
 
-def plain_device_run(check: Check, cfg, spec, datamodule, steps: int) -> list[float]:
-    """overhead.plain_run on `check.device`: the same model, loss, AdamW + schedule, clipping and plain loader."""
-    L.seed_everything(cfg.run.seed, verbose=False)
-    module = spec.resolve("module")(cfg, datamodule).to(check.device)
-    module.trainer = SimpleNamespace(world_size=1, max_epochs=cfg.trainer.max_epochs, max_steps=steps, datamodule=datamodule)
-    optimisers = module.configure_optimizers()
-    optimiser, scheduler = optimisers["optimizer"], optimisers["lr_scheduler"]["scheduler"]
-    loader = plain_loader(datamodule.datasets["train"], datamodule.batch_size, cfg.run.seed)
-    loss_of, clip = training_loss(spec.name, module), cfg.trainer.gradient_clip_val
-    module.train()
-    starts = []
-    while len(starts) < steps:
-        for batch in loader:
-            sync(check.device)
-            starts.append(time.perf_counter())
-            loss = loss_of(to_device(batch, check.device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
-            optimiser.step()
-            scheduler.step()
-            if len(starts) == steps:
-                break
-    sync(check.device)
-    return step_times(starts)
-
-
 def overhead_rows(check: Check) -> list[list]:
     """Surrogate at its default batch: `train_component` exactly as `python train.py` runs it (every callback,
     CSV logging, the stateful loader; `trainer.accelerator=gpu` on CUDA) vs a plain loop over the same model,
@@ -275,7 +242,7 @@ def overhead_rows(check: Check) -> list[list]:
     try:
         for index in range(plan.engine_repeats):
             torch.use_deterministic_algorithms(cfg.run.deterministic)
-            medians[reference].append(statistics.median(plain_device_run(check, cfg, spec, datamodule, plan.engine_steps)))
+            medians[reference].append(statistics.median(plain_run(cfg, spec, datamodule, plan.engine_steps, device=check.device)))
             clock = SyncedClock(check.device)
             engine_run("surrogate", plan.engine_steps, check.workdir, index, *plan.overrides, f"trainer.accelerator={'gpu' if check.cuda else 'cpu'}",
                        extra=(clock,))

@@ -101,11 +101,12 @@ def plain_setup(component: str, steps: int, *overrides: str):
     return cfg, spec, datamodule
 
 
-def plain_run(cfg, spec, datamodule, steps: int, loader=None) -> list[float]:
+def plain_run(cfg, spec, datamodule, steps: int, loader=None, device=None) -> list[float]:
     """The reference: a hand-written loop over the same model, loss, data, optimiser and schedule
-    (batches from `plain_loader`, or the `loader` given)."""
+    (batches from `plain_loader`, or the `loader` given), on `device` (CPU when None; a GPU is
+    synchronised before every batch start, so that each interval holds its step's kernels)."""
     L.seed_everything(cfg.run.seed, verbose=False)
-    module = spec.resolve("module")(cfg, datamodule)
+    module = spec.resolve("module")(cfg, datamodule).to(device or "cpu")
     # configure_optimizers reads the run length from its trainer: hand it the few facts it needs
     module.trainer = SimpleNamespace(world_size=1, max_epochs=cfg.trainer.max_epochs, max_steps=steps, datamodule=datamodule)
     optimisers = module.configure_optimizers()
@@ -118,8 +119,9 @@ def plain_run(cfg, spec, datamodule, steps: int, loader=None) -> list[float]:
     starts, step = [], 0
     while step < steps:
         for batch in loader:
+            synchronise(device)
             starts.append(time.perf_counter())
-            loss = loss_of(batch)
+            loss = loss_of(batch if device is None else {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()})
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
@@ -129,8 +131,15 @@ def plain_run(cfg, spec, datamodule, steps: int, loader=None) -> list[float]:
             step += 1
             if step == steps:
                 break
+    synchronise(device)
     starts.append(time.perf_counter())
     return step_times(starts)
+
+
+def synchronise(device) -> None:
+    """Wait for a GPU's queued kernels (nothing on CPU)."""
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def lightning_bare_run(cfg, spec, datamodule, steps: int, workdir) -> list[float]:
