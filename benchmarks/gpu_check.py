@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .harness import ROOT, Section, config, machine, table
+from .mfu import counted_attention
 from .overhead import engine_run, plain_run, plain_setup, step_times, training_loss
 from .overhead import synchronise as sync
 
@@ -183,7 +184,7 @@ def training_case(check: Check, component: str, batch_size: int) -> list[list]:
     dataset = datamodule.datasets["train"]
     batch = to_device(dataset[[i % len(dataset) for i in range(batch_size)]], check.device)
     module = spec.resolve("module")(cfg, datamodule).to(check.device).train()
-    with FlopCounterMode(display=False) as counter:  # float32, outside autocast: the same count for every precision
+    with counted_attention(), FlopCounterMode(display=False) as counter:  # float32, outside autocast: the same count for every precision
         training_loss(component, module)(batch).backward()
     del module
     return [row for precision in PRECISIONS for row in (

@@ -72,6 +72,7 @@ def _max_relative_difference(a: dict, b: dict) -> float:
     return max(abs(a[k] - b[k]) / max(abs(b[k]), 1e-12) for k in a)
 
 
+@pytest.mark.slow
 def test_fused_optimizer_and_channels_last_train_the_reference_model(tmp_path, data_cache):
     """`trainer.optimizer_kernel=fused` and `trainer.channels_last=true` are speed settings: the datacube trained
     with them scores the reference run's test metrics up to float rounding, its checkpoint's AdamW groups are
