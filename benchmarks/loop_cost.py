@@ -10,8 +10,36 @@ import time
 
 import lightning as L
 import torch
+from torchdata.stateful_dataloader import StatefulDataLoader
+
+from astrotrain.config.schema import RESUME_SAFE_KEYS
+from astrotrain.engine.checkpoint import make_checkpoint_io
+from astrotrain.engine.trainer import build_trainer
+from astrotrain.runs.checkpoints import config_fingerprint
+
+from .harness import config
 
 NULL_ROWS, NULL_BATCH = 64 * 40, 64
+
+
+class StepClock(L.Callback):
+    """Records when every training batch starts, and (given a path) times one checkpoint write at the end."""
+
+    def __init__(self, checkpoint_path):
+        self.starts: list[float] = []
+        self.checkpoint_s = None
+        self.checkpoint_path = checkpoint_path
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.starts.append(time.perf_counter())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.starts.append(time.perf_counter())
+        if self.checkpoint_path is None:
+            return
+        started = time.perf_counter()
+        trainer.save_checkpoint(self.checkpoint_path, weights_only=False)
+        self.checkpoint_s = time.perf_counter() - started
 
 
 class NullModule(L.LightningModule):
@@ -42,8 +70,6 @@ class NullRows(torch.utils.data.Dataset):
 
 def null_loader():
     """Whole batches gathered by the dataset, as the components' loaders do (data/tensors.py)."""
-    from torchdata.stateful_dataloader import StatefulDataLoader
-
     sampler = torch.utils.data.RandomSampler(range(NULL_ROWS), generator=torch.Generator().manual_seed(0))
     return StatefulDataLoader(NullRows(), batch_size=None, sampler=torch.utils.data.BatchSampler(sampler, NULL_BATCH, drop_last=True))
 
@@ -67,11 +93,8 @@ def plain_steps(steps: int) -> list[float]:
 
 
 def lightning_steps(steps: int, trainer_of) -> list[float]:
-    from .overhead import StepClock
-
     torch.manual_seed(0)
     clock = StepClock(None)
-    clock.on_train_end = lambda *_: clock.starts.append(time.perf_counter())  # no checkpoint to time here
     trainer = trainer_of(steps, clock)
     trainer.fit(NullModule(), train_dataloaders=null_loader())
     return clock.starts
@@ -84,13 +107,6 @@ def bare_trainer(steps: int, clock):
 
 def engine_trainer(workdir):
     """`build_trainer` as the engine calls it (every callback, the CSV logger, checkpoint IO), for the null module."""
-    from astrotrain.config.schema import RESUME_SAFE_KEYS
-    from astrotrain.engine.checkpoint import make_checkpoint_io
-    from astrotrain.engine.trainer import build_trainer
-    from astrotrain.runs.checkpoints import config_fingerprint
-
-    from .harness import config
-
     def make(steps: int, clock):
         cfg = config(f"trainer.max_steps={steps}", output_dir=workdir)
         config_dict = cfg.model_dump(mode="json")

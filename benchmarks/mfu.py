@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import copy
 import time
+from types import SimpleNamespace
 
 import torch
+
+from astrotrain.engine.trainer import prepare_module
 
 from .harness import Context, Section, Spread, intro, repeat, table
 from .overhead import plain_setup, training_loss
@@ -61,13 +64,11 @@ class Setting:
     """One component's training step under one set of engine options, on one fixed batch."""
 
     def __init__(self, component: str, reference_module, datamodule, batch_size: int, options: dict):
-        from astrotrain.engine.trainer import prepare_module
-
         self.module = copy.deepcopy(reference_module)
-        prepare_module(self.module, _TrainerOptions(options))
+        prepare_module(self.module, SimpleNamespace(compile=bool(options.get("compile")), channels_last=bool(options.get("channels_last"))))
         self.options = options
         self.loss_of = training_loss(component, self.module)
-        self.optimiser = torch.optim.AdamW(self.module.parameters(), lr=1e-4, foreach=not options.get("fused"), fused=bool(options.get("fused")))
+        self.reset_optimiser()
         self.batch = datamodule.datasets["train"][list(range(batch_size))]
         self.compile_s = None
         if options.get("compile"):
@@ -78,6 +79,10 @@ class Setting:
             self.step()  # the first call traces and compiles forward and backward
             self.compile_s = time.perf_counter() - started
 
+    def reset_optimiser(self) -> None:
+        fused = bool(self.options.get("fused"))
+        self.optimiser = torch.optim.AdamW(self.module.parameters(), lr=1e-4, foreach=not fused, fused=fused)
+
     def step(self) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self.options.get("bf16"))):
             loss = self.loss_of(self.batch)
@@ -85,13 +90,6 @@ class Setting:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.module.parameters(), 1.0)
         self.optimiser.step()
-
-
-class _TrainerOptions:
-    """The `trainer.*` keys `prepare_module` reads."""
-
-    def __init__(self, options: dict):
-        self.compile, self.channels_last = bool(options.get("compile")), bool(options.get("channels_last"))
 
 
 def agreement(component: str, module, datamodule, batch_size: int, options: dict) -> float:
@@ -102,7 +100,7 @@ def agreement(component: str, module, datamodule, batch_size: int, options: dict
         setting = Setting(component, module, datamodule, batch_size, opts)
         if opts.get("compile"):  # its compiling call took a step: start both from the same weights again
             setting.module.load_state_dict(module.state_dict())
-            setting.optimiser = torch.optim.AdamW(setting.module.parameters(), lr=1e-4, foreach=not opts.get("fused"), fused=bool(opts.get("fused")))
+            setting.reset_optimiser()
         for _ in range(AGREEMENT_STEPS):
             setting.step()
         runs.append(torch.cat([p.detach().flatten().float() for p in setting.module.parameters()]))

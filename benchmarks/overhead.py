@@ -26,7 +26,7 @@ import torch
 
 from . import loop_cost
 from .harness import Context, Section, Spread, config, intro, table
-from .loop_cost import fixed_costs
+from .loop_cost import StepClock, fixed_costs
 
 WARMUP_STEPS = 10
 NULL_STEPS = (500, 100)  # steps of each null-model run (full, quick)
@@ -34,24 +34,6 @@ CASES = {  # component: (steps timed per run, steps in quick mode)
     "surrogate": (200, 40),
     "datacube": (40, 20),
 }
-
-
-class StepClock(L.Callback):
-    """Records when every training batch starts, and times one checkpoint write at the end."""
-
-    def __init__(self, checkpoint_path):
-        self.starts: list[float] = []
-        self.checkpoint_s = None
-        self.checkpoint_path = checkpoint_path
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.starts.append(time.perf_counter())
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.starts.append(time.perf_counter())
-        started = time.perf_counter()
-        trainer.save_checkpoint(self.checkpoint_path, weights_only=False)
-        self.checkpoint_s = time.perf_counter() - started
 
 
 def step_times(starts: list[float]) -> list[float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from ..errors import UserError
@@ -135,8 +136,6 @@ class DivergenceGuard(Callback):
             self._remember(trainer, pl_module)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        import torch
-
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]  # the Trainer's order
         if not params:
             return
@@ -148,8 +147,6 @@ class DivergenceGuard(Callback):
                 p.grad = None  # the optimiser skips parameters without a gradient: this step changes nothing
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        import torch
-
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is not None and not bool(torch.isfinite(loss.detach()).all()) and not self.bad:
             self.bad, self.bad_step = True, int(trainer.global_step) - 1
@@ -178,8 +175,6 @@ class DivergenceGuard(Callback):
     def _remember(self, trainer, pl_module) -> None:
         """The state to roll back to, copied to host memory (never a second copy on the accelerator)."""
         import copy
-
-        import torch
 
         def to_cpu(tree):
             if isinstance(tree, torch.Tensor):
@@ -262,8 +257,6 @@ class RunMonitor(Callback):
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         if self.started is not None:
-            import torch
-
             norms = [p.grad.detach().norm() for p in pl_module.parameters() if p.grad is not None]
             self.grad_norm = torch.linalg.vector_norm(torch.stack(norms)) if norms else None
 
@@ -272,8 +265,6 @@ class RunMonitor(Callback):
             return
         import resource
         import time
-
-        import torch
 
         seconds = time.perf_counter() - self.started
         values = {"perf/step_time_ms": seconds * 1e3, "perf/samples_per_s": _batch_size(batch) * trainer.world_size / seconds,
@@ -290,8 +281,6 @@ class RunMonitor(Callback):
 
 def _batch_size(batch) -> int:
     """Planets (molecules, ...) in a batch: the leading size of its first tensor."""
-    import torch
-
     items = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else [batch]
     for item in items:
         if isinstance(item, torch.Tensor):
@@ -342,8 +331,6 @@ class OptimizerKernel(Callback):
         self.fused = kernel == "fused"
 
     def on_train_start(self, trainer, pl_module) -> None:
-        import torch
-
         for optimizer in trainer.optimizers:
             if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
                 for group in optimizer.param_groups:

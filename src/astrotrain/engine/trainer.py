@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+import torch
+
 from ..errors import UserError
 from ..faults import fault_callback
 from .callbacks import DivergenceGuard, EpochEndLoaderState, FlushLogsOnCheckpoint, OptimizerKernel, Preemption, RunMonitor
@@ -14,8 +16,6 @@ from .tracking import build_loggers
 
 
 def resolve_accelerator(requested: str) -> str:
-    import torch
-
     if requested == "gpu" and not torch.cuda.is_available():
         raise UserError("trainer.accelerator=gpu but no CUDA GPU is visible; use trainer.accelerator=cpu (or auto)")
     if requested == "auto":
@@ -25,8 +25,6 @@ def resolve_accelerator(requested: str) -> str:
 
 def resolve_precision(precision: str, accelerator: str) -> str:
     """'mixed' → bf16-mixed on CPU; on GPU bf16-mixed where supported, else 16-mixed."""
-    import torch
-
     if precision == "mixed":
         if accelerator == "cpu":
             return "bf16-mixed"
@@ -42,8 +40,6 @@ def prepare_module(module, trainer_cfg) -> None:
     Channels-last (NHWC) is the layout oneDNN and cuDNN convolutions run fastest in; the weights
     are converted here and activations follow the weights. `compile` is `nn.Module.compile()`
     (TorchInductor): the module's forward is traced and fused on its first call."""
-    import torch
-
     if trainer_cfg.channels_last:
         module.to(memory_format=torch.channels_last)
     if trainer_cfg.compile:
