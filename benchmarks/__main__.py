@@ -1,6 +1,6 @@
 """`make bench` = `python -m benchmarks`: every table of BENCHMARKS.md, measured on this machine.
 
-    python -m benchmarks                  # all eight sections → BENCHMARKS.md (~12 min on 2 CPU cores)
+    python -m benchmarks                  # all nine sections → BENCHMARKS.md (~1 h on 2 CPU cores: section 9 trains four retrievals)
     python -m benchmarks --only 1,7       # some sections → runs/benchmarks/BENCHMARKS.md (the committed file stays whole)
     python -m benchmarks --only 8 --update  # remeasure some sections inside BENCHMARKS.md (each section says when it was measured)
     python -m benchmarks --quick          # tiny sizes, one repeat: checks that every section runs (the test suite does this)
@@ -23,14 +23,14 @@ from . import harness
 from .harness import ROOT, Context
 
 # run order: generation (4) makes the universes scaling (6) trains on; the rest read the default universe
-ORDER = ("startup", "mfu", "overhead", "loading", "generation", "physics_speed", "scaling", "streaming")
-NUMBER = {"overhead": 1, "loading": 2, "physics_speed": 3, "generation": 4, "startup": 5, "scaling": 6, "mfu": 7, "streaming": 8}
+ORDER = ("startup", "mfu", "overhead", "loading", "generation", "physics_speed", "scaling", "streaming", "retrieval")
+NUMBER = {"overhead": 1, "loading": 2, "physics_speed": 3, "generation": 4, "startup": 5, "scaling": 6, "mfu": 7, "streaming": 8, "retrieval": 9}
 QUICK_UNIVERSE = 256  # planets of the default universe in --quick mode
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", help="comma-separated section numbers (1-8)")
+    parser.add_argument("--only", help="comma-separated section numbers (1-9)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat: a check that every section runs")
     parser.add_argument("--repeats", type=int, default=None, help="repeats of each measurement (default 3; 1 with --quick)")
     parser.add_argument("--output", type=Path, default=None, help="markdown file to write (default BENCHMARKS.md for a full run)")

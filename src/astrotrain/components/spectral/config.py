@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from ...config.base import Section, component_section
 from ...errors import UserError
+from .challenge import challenge_files
 from .instrument import build_instrument
 from .observed import check_observed_files
+from .posterior import POSTERIORS
 
 
 class InstrumentConfig(Section):
@@ -40,6 +44,13 @@ DEFAULT_INSTRUMENTS = {
 class SpectralConfig(
     component_section("Spectral", unit="spectra", max_epochs=60, batch_size=128, lr=0.002, weight_decay=0.0001, warmup_steps=100, min_lr_ratio=0.02)
 ):
+    dataset: Literal["universe", "ariel_abc"] = Field("universe", description="what is retrieved: the universe's planets observed with `instrument`, or the Ariel Big Challenge files of `challenge_dir`")
+    challenge_dir: str | None = Field(None, description="directory of an Ariel Big Challenge dataset (SpectralData.hdf5, AuxillaryTable.csv, FM_Parameter_Table.csv and/or Tracedata.hdf5); dataset=ariel_abc")
+    posterior: Literal[POSTERIORS] = Field("gaussian", description="posterior head: gaussian (mean ± σ per target, σ scaled on validation) or flow (a conditional neural spline flow over the joint targets, trained by NPE)")
+    posterior_samples: int = Field(256, ge=16, le=100000, description="posterior samples per spectrum for point estimates, coverage, P(biosphere)")
+    flow_transforms: int = Field(3, ge=1, le=16, description="autoregressive spline transforms of the flow")
+    flow_hidden: int = Field(128, ge=8, le=4096, description="width of each transform's two hidden layers")
+    flow_bins: int = Field(8, ge=2, le=64, description="rational-quadratic spline bins per transform")
     instrument: str = Field("future_1ppm", description="key of `instruments` the spectra are observed with")
     instruments: dict[str, InstrumentConfig] = Field(default_factory=lambda: dict(DEFAULT_INSTRUMENTS), description="observing setups by name")
     opacity_table: str | None = Field(None, description="CSV of band opacities (gas,centre_um,width_um,peak_cm2); null = the packaged table")
@@ -51,13 +62,27 @@ class SpectralConfig(
     stages: int = Field(4, ge=1, le=8, description="residual stages, each halving the wavelength axis")
     hidden: int = Field(256, ge=8, le=8192, description="width of the MLP heads")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout in the CNN and head")
-    nll_weight: float = Field(0.1, ge=0, description="weight of the Gaussian NLL training the uncertainty head (mean detached)")
-    biosphere_weight: float = Field(1.0, ge=0, description="weight of the biosphere cross-entropy")
+    nll_weight: float = Field(0.1, ge=0, description="posterior=gaussian: weight of the Gaussian NLL training the uncertainty head (mean detached)")
+    biosphere_weight: float = Field(1.0, ge=0, description="weight of the cross-entropy of the biosphere likelihood P(biosphere | true gases)")
 
     @model_validator(mode="after")
     def _instrument_known(self):
         if self.instrument not in self.instruments:
             raise ValueError(f"instrument {self.instrument!r} is not among instruments: {sorted(self.instruments)}")
+        return self
+
+    @model_validator(mode="after")
+    def _challenge_files_are_there(self):
+        """dataset=ariel_abc needs its directory, checked with the config (also by --validate-only)."""
+        if self.dataset == "ariel_abc":
+            if self.challenge_dir is None:
+                raise ValueError("dataset='ariel_abc' needs challenge_dir: the directory of the challenge's SpectralData.hdf5, AuxillaryTable.csv and targets")
+            if self.observed:
+                raise ValueError("observed spectra are retrieved on the universe's instrument bins; with dataset='ariel_abc' leave observed empty")
+            try:
+                challenge_files(self.challenge_dir)
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
     @model_validator(mode="after")

@@ -1,8 +1,8 @@
 """What the retrieval CNN lends to fusion: its reading of the planet's transmission spectrum.
 
 The spectrum modality is one noisy observation per planet on the configured instrument (noise
-drawn once, seeded: what an observer has), with its context (T⋆, g). The embedding is the
-retrieval head's last hidden layer, the features from which abundances and P(biosphere) are read.
+drawn once, seeded: what an observer has), with its context (T⋆, g). The embedding is what the
+CNN read from the spectrum: the features the posterior head conditions on.
 """
 
 from __future__ import annotations
@@ -11,29 +11,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...runs.checkpoints import submodule_state
 from .data import CONTEXT, planet_spectra
 from .forward import DEFAULT_OPACITIES, OpacityTable, stellar_radius
 from .instrument import build_instrument
-from .model import SpectralCNN
-from .module import network_inputs
+from .model import SpectralRetrieval
+from .retrieval import universe_retrieval
 
 MODALITY = "spectrum"
 NOISE_STREAM = 0xF5EC  # seed stream of the fused observations' noise (independent of the retrieval's own)
 
 
 class SpectrumEncoder(nn.Module):
-    def __init__(self, model: SpectralCNN, context_mean: torch.Tensor, context_std: torch.Tensor):
+    def __init__(self, net: SpectralRetrieval):
         super().__init__()
-        self.pretrained = model
-        self.register_buffer("context_mean", context_mean.clone())
-        self.register_buffer("context_std", context_std.clone())
-        self.dim = model.head[-1].in_features
+        self.pretrained = net
+        self.dim = net.cnn.hidden
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        inputs = network_inputs(batch["spectrum.depth"], batch["spectrum.sigma"], batch["spectrum.context"], batch["spectrum.r_star"],
-                                self.context_mean, self.context_std)
-        return self.pretrained.embed(*inputs)
+        context = batch["spectrum.context"]
+        return self.pretrained.embed(batch["spectrum.depth"], batch["spectrum.sigma"], context, batch["spectrum.r_star"], context[:, CONTEXT.index("gravity")])
 
 
 def modality_inputs(cfg, universe, upstream=None) -> dict[str, np.ndarray]:
@@ -52,8 +48,4 @@ def modality_inputs(cfg, universe, upstream=None) -> dict[str, np.ndarray]:
 
 
 def lend(cfg, state: dict[str, torch.Tensor], normalisation: dict) -> SpectrumEncoder:
-    sc = cfg.components.spectral
-    n_bins = len(build_instrument(sc).wavelength)
-    model = SpectralCNN(n_bins, len(CONTEXT), state["target_mean"].shape[0], sc.width, sc.stages, sc.hidden, sc.dropout)
-    model.load_state_dict(submodule_state(state, "model."))
-    return SpectrumEncoder(model, state["context_mean"], state["context_std"])
+    return SpectrumEncoder(universe_retrieval(cfg, state))

@@ -1,7 +1,7 @@
 """The trained retrieval as an observer's instrument: what a spectrum says of the planet's gases.
 
-`Retriever` rebuilds the CNN of a finished spectral run with its normalisation and σ calibration;
-`retrieve_all` runs it over noisy spectra. `gas_detections` turns a retrieval into what an
+`Retriever` rebuilds the retrieval network of a finished spectral run (CNN, posterior head, the
+gases' biosphere likelihood, normalisation); `retrieve_all` runs it over noisy spectra. `gas_detections` turns a retrieval into what an
 observer reports per gas: *detected* where the retrieved abundance exceeds `detection_floor` at
 `detection_sigma` σ (μ − kσ > log10 floor; a retrieval that cannot exclude "absent" claims no
 detection), with μ ± σ; otherwise *not detected*, with the upper limit μ + kσ only. These
@@ -15,40 +15,50 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...errors import UserError
 from ...runs.checkpoints import submodule_state
 from .data import CONTEXT, TARGET_GASES
 from .instrument import build_instrument
-from .model import SpectralCNN
-from .module import network_inputs, physical_outputs
+from .model import SpectralRetrieval
 
-BUFFERS = ("target_mean", "target_std", "context_mean", "context_std", "sigma_scale")
 DETECTION_FIELDS = ("detected", "value", "sigma")  # last axis of gas_detections
 
 
+def universe_retrieval(cfg, state: dict[str, torch.Tensor]) -> SpectralRetrieval:
+    """The spectral run's network (CNN, posterior head, biosphere likelihood, normalisation) from its
+    checkpoint state; only a run trained on the universe can read the universe's spectra."""
+    sc = cfg.components.spectral
+    if sc.dataset != "universe":
+        raise UserError(f"the spectral run was trained on components.spectral.dataset={sc.dataset!r}, but fusion and the "
+                        "galactic phase observe the universe's planets; train the spectral component with dataset=universe for them")
+    stats = {name[len("net."):]: value for name, value in state.items() if name.count(".") == 1 and name.startswith("net.")}
+    net = SpectralRetrieval(sc, len(build_instrument(sc).wavelength), stats, len(TARGET_GASES), biosphere=True)
+    net.load_state_dict(submodule_state(state, "net."))
+    return net.eval()
+
+
 class Retriever(nn.Module):
-    """The spectral run's CNN with the buffers that make its outputs physical."""
+    """The spectral run's retrieval as an observer's instrument, with its detection thresholds."""
 
     def __init__(self, cfg, state: dict[str, torch.Tensor]):
         super().__init__()
         sc = cfg.components.spectral
-        n_bins = len(build_instrument(sc).wavelength)
-        self.model = SpectralCNN(n_bins, len(CONTEXT), state["target_mean"].shape[0], sc.width, sc.stages, sc.hidden, sc.dropout)
-        self.model.load_state_dict(submodule_state(state, "model."))
-        for name in BUFFERS:
-            self.register_buffer(name, state[name].clone())
+        self.net = universe_retrieval(cfg, state)
         self.detection_sigma, self.detection_floor = sc.detection_sigma, sc.detection_floor
         self.eval()
 
-    def forward(self, depth, sigma, context, r_star) -> dict[str, torch.Tensor]:
-        inputs = network_inputs(depth, sigma, context, r_star, self.context_mean, self.context_std)
-        return physical_outputs(self.model(*inputs), self.target_mean, self.target_std, self.sigma_scale)
+    def forward(self, depth, sigma, context, r_star, seed: int = 0) -> dict[str, torch.Tensor]:
+        gravity = context[:, CONTEXT.index("gravity")]
+        out = self.net(depth, sigma, context, r_star, gravity, seed=seed)
+        return {key: out[key] for key in ("log10_abundance", "sigma_dex", "p_biosphere")}
 
 
 @torch.inference_mode()
 def retrieve_all(retriever: Retriever, depth, sigma, context, r_star, chunk: int = 512) -> dict[str, np.ndarray]:
-    """Retrievals of `[n, bins]` spectra: log10_abundance, sigma_dex `[n, gases]`, p_biosphere `[n]`."""
+    """Retrievals of `[n, bins]` spectra: log10_abundance, sigma_dex `[n, gases]` (posterior mean and
+    standard deviation), p_biosphere `[n]`; each chunk's posterior samples seeded by its position."""
     arrays = [torch.tensor(np.asarray(a), dtype=torch.float32) for a in (depth, sigma, context, r_star)]
-    parts = [retriever(*(a[s : s + chunk] for a in arrays)) for s in range(0, len(arrays[0]), chunk)]
+    parts = [retriever(*(a[s : s + chunk] for a in arrays), seed=s) for s in range(0, len(arrays[0]), chunk)]
     return {key: torch.cat([p[key] for p in parts]).numpy().astype(np.float64) for key in parts[0]}
 
 
