@@ -143,7 +143,7 @@ def _check_finite_positive(values: np.ndarray, path: Path, columns, ids) -> None
     bad = ~(np.isfinite(values) & (values > 0))
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise UserError(f"{path}: {columns[col]} of planet {ids[row]} is {values[row, col]!r}; every value must be a finite number > 0")
+        raise UserError(f"{path}: {columns[col]} of planet {ids[row]} is {float(values[row, col])!r}; every value must be a finite number > 0")
 
 
 def _read_traces(path: Path, ids: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:

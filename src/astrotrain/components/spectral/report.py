@@ -11,7 +11,8 @@ majority baseline, the best single bin or context value alone, and the boosted r
 and shuffled labels, for the biosphere flag (training spectra with one fixed noise draw).
 
 With the Ariel challenge's traces, the test planets' posteriors are scored with the challenge's K-S
-posterior score (`ariel_posterior_score`, challenge.py).
+posterior score (`ariel_posterior_score`, challenge.py), next to the score of the prior as every
+planet's posterior (`ariel_posterior_score_prior`: what a retrieval that learnt nothing gets).
 
 Each observed file is binned onto the instrument (observed.py) and the retrieval — log10 abundances
 (posterior mean and standard deviation), P(biosphere) — is written to `<run>/observed_retrievals.json`.
@@ -49,6 +50,9 @@ def report(cfg, module, datamodule, run_dir: Path) -> dict:
     if datamodule.challenge is not None and datamodule.challenge.traces is not None:
         traces = [datamodule.challenge.traces[i] for i in datamodule.indices["test"]]
         headline["ariel_posterior_score"] = posterior_score(list(test["samples"].transpose(1, 0, 2)), traces)
+        # its control: every test planet given the prior (the training planets' parameters) as its posterior
+        prior = datamodule.datasets["train"].tensors["targets"].numpy().astype(np.float64)
+        headline["ariel_posterior_score_prior"] = posterior_score([prior] * len(traces), traces)
     if not datamodule.has_biosphere:
         return headline
     plot_retrievals(module, datamodule, plots / "spectra_and_retrievals.png")
