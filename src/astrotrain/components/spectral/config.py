@@ -11,7 +11,6 @@ from ...errors import UserError
 from .challenge import challenge_files
 from .instrument import build_instrument
 from .observed import check_observed_files
-from .posterior import POSTERIORS
 
 
 class InstrumentConfig(Section):
@@ -46,7 +45,7 @@ class SpectralConfig(
 ):
     dataset: Literal["universe", "ariel_abc"] = Field("universe", description="what is retrieved: the universe's planets observed with `instrument`, or the Ariel Big Challenge files of `challenge_dir`")
     challenge_dir: str | None = Field(None, description="directory of an Ariel Big Challenge dataset (SpectralData.hdf5, AuxillaryTable.csv, FM_Parameter_Table.csv and/or Tracedata.hdf5); dataset=ariel_abc")
-    posterior: Literal[POSTERIORS] = Field("gaussian", description="posterior head: gaussian (mean ± σ per target, σ scaled on validation) or flow (a conditional neural spline flow over the joint targets, trained by NPE)")
+    posterior: Literal["gaussian", "flow"] = Field("gaussian", description="posterior head: gaussian (mean ± σ per target, σ scaled on validation) or flow (a conditional neural spline flow over the joint targets, trained by NPE)")
     posterior_samples: int = Field(256, ge=16, le=100000, description="posterior samples per spectrum for point estimates, coverage, P(biosphere)")
     flow_transforms: int = Field(3, ge=1, le=16, description="autoregressive spline transforms of the flow")
     flow_hidden: int = Field(128, ge=8, le=4096, description="width of each transform's two hidden layers")

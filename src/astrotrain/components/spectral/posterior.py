@@ -32,7 +32,6 @@ from torch import nn
 
 COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.8, 0.9, 0.95)
 """Credibility levels of the coverage tests (68 % and 95 % among them)."""
-POSTERIORS = ("gaussian", "flow")
 
 
 class GaussianPosterior(nn.Module):
