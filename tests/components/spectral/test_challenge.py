@@ -10,8 +10,8 @@ import pytest
 
 from astrotrain.components.spectral.challenge import TARGETS, TRACE_ORDER, read_challenge
 from astrotrain.errors import UserError
-from tests.conftest import run_cli, smoke_args
 from tests.components.spectral.challenge_files import GRID, draw_planets, spectra, write_challenge
+from tests.conftest import run_cli, smoke_args
 
 
 def test_reader_returns_what_the_files_hold(tmp_path):
@@ -29,6 +29,33 @@ def test_reader_returns_what_the_files_hold(tmp_path):
     with h5py.File(tmp_path / "Ground Truth Package" / "Tracedata.hdf5") as f:
         raw = f["Planet_train1"]["tracedata"][()]
     np.testing.assert_array_equal(data.traces[0][0], raw[:, [TRACE_ORDER.index(name) for name in TARGETS]])
+
+
+def test_planets_without_a_usable_trace_keep_their_parameters(tmp_path):
+    import h5py
+
+    write_challenge(tmp_path, n=6)
+    with h5py.File(tmp_path / "Ground Truth Package" / "Tracedata.hdf5", "a") as f:
+        del f["Planet_train2"]
+        f["Planet_train5"]["tracedata"][0, 0] = np.nan  # the challenge's placeholder for "no trace"
+    data = read_challenge(tmp_path)
+    assert [t is None for t in data.traces] == [False, True, False, False, True, False]
+    from astrotrain.components.spectral.challenge import posterior_score, resample_traces
+
+    draws = resample_traces(data.traces, data.targets, 8, seed=0)
+    np.testing.assert_array_equal(draws[1], np.repeat(data.targets[1][None], 8, axis=0))
+    assert np.isfinite(posterior_score(list(draws), data.traces))  # the planets without a trace are left out
+    (tmp_path / "Ground Truth Package" / "FM_Parameter_Table.csv").unlink()
+    with pytest.raises(UserError, match=r"no usable trace for planet train2.*no FM_Parameter_Table.csv"):
+        read_challenge(tmp_path)
+
+
+def test_the_pipeline_refuses_challenge_data_before_phase_1(tmp_path, data_cache):
+    write_challenge(tmp_path / "abc", n=6)
+    res = run_cli(smoke_args(tmp_path, data_cache, "--mode", "full", "components.spectral.dataset=ariel_abc",
+                             f"components.spectral.challenge_dir={tmp_path / 'abc'}"), cwd=tmp_path)
+    assert res.returncode == 2 and "keep dataset=universe in the pipeline" in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_targets_from_traces_alone(tmp_path):

@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from astrotrain.components.spectral.challenge import posterior_score, weighted_ks
-from astrotrain.components.spectral.posterior import COVERAGE_LEVELS, GaussianPosterior, expected_coverage, hpd_credibility, tarp_fraction
+from astrotrain.components.spectral.posterior import (
+    COVERAGE_LEVELS,
+    FlowPosterior,
+    GaussianPosterior,
+    expected_coverage,
+    hpd_credibility,
+    seeded,
+    tarp_fraction,
+)
 
 PLANETS, SAMPLES, DIMS = 3000, 400, 4
 
@@ -53,8 +61,9 @@ def test_gaussian_head_log_prob_and_samples_agree_with_its_moments():
         samples = head.sample(h, 20000)
         torch.testing.assert_close(samples.mean(0), mean, atol=4 * float(sigma.max()) / np.sqrt(20000), rtol=0)
         torch.testing.assert_close(samples.std(0), sigma, rtol=0.03, atol=0)
-        expected = (-0.5 * ((mean - mean) / sigma) ** 2 - sigma.log() - 0.5 * np.log(2 * np.pi)).sum(-1)
-        torch.testing.assert_close(head.log_prob(mean, h), expected)
+        point = mean + torch.tensor([1.0, -2.0, 0.5]) * sigma  # 1, 2 and ½ σ away: log N = −z²/2 − ln σ − ln √2π
+        expected = (-0.5 * torch.tensor([1.0, 4.0, 0.25]) - sigma.log() - 0.5 * np.log(2 * np.pi)).sum(-1)
+        torch.testing.assert_close(head.log_prob(point, h), expected)
 
 
 def test_ks_distance_of_known_distributions():
@@ -77,3 +86,25 @@ def test_posterior_score_rewards_the_reference_posterior_over_a_shifted_one():
     shifted = [rng.normal(1.0, 1.0, size=(500, 7)) for _ in range(10)]
     assert posterior_score(same, traces) > 900  # only the samples' finite number keeps it below 1000
     assert posterior_score(shifted, traces) == pytest.approx(1000 * (1 - 0.383), abs=40)  # 2Φ(0.5) − 1 = 0.383
+
+
+def test_flow_samples_and_densities_per_planet_and_reproducibly():
+    torch.manual_seed(0)
+    flow = FlowPosterior(hidden=6, dims=3, transforms=2, width=16, bins=4)
+    h = torch.randn(5, 6)
+    with torch.no_grad(), seeded(7, h.device):
+        samples = flow.sample(h, 40)
+    with torch.no_grad(), seeded(7, h.device):
+        again = flow.sample(h, 40)
+    assert samples.shape == (40, 5, 3) and torch.equal(samples, again)
+    with torch.no_grad():
+        dense = flow.log_prob(samples, h)
+        one = flow.log_prob(samples[:, 2], h[2:3].expand(40, -1))  # planet 2 alone, its context repeated
+    assert dense.shape == (40, 5)
+    torch.testing.assert_close(dense[:, 2], one, rtol=1e-5, atol=1e-5)
+    # a normalised density: the mean of 1/q over samples of q estimates the volume of its support, and
+    # importance sampling a unit Gaussian with q gives E_q[N(θ)/q(θ)] = 1
+    with torch.no_grad(), seeded(8, h.device):
+        many = flow.sample(h[:1], 20000)
+        ratio = torch.distributions.Normal(0.0, 1.0).log_prob(many).sum(-1) - flow.log_prob(many, h[:1])
+    assert float(ratio.exp().mean()) == pytest.approx(1.0, abs=0.1)

@@ -21,6 +21,7 @@ SPEC = ComponentSpec(
     datamodule="data:build_datamodule",
     module="module:build_module",
     report="report:report",
+    preflight="config:check_pipeline",
     encoder="encoder",
     lends=Lends("spectrum", position=3),
     science_metrics=("r2_CO2", "r2_H2O", "r2_CH4", "r2_O2", "coverage_68", "coverage_95", "hpd_coverage_68", "hpd_coverage_95", "biosphere_roc_auc", "false_positive_rate_abiotic_o2"),

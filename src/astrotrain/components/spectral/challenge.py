@@ -48,7 +48,7 @@ class ChallengeData:
     noise: np.ndarray  # [planet, bins] 1σ
     aux: np.ndarray  # [planet, 9] AUX_COLUMNS
     targets: np.ndarray | None  # [planet, 7] TARGETS, from the parameter table
-    traces: list[tuple[np.ndarray, np.ndarray]] | None  # per planet (samples [k, 7] in TARGETS order, weights [k])
+    traces: list[tuple[np.ndarray, np.ndarray] | None] | None  # per planet (samples [k, 7] in TARGETS order, weights [k]), None without one
 
 
 def _find(directory: Path, name: str) -> Path | None:
@@ -79,7 +79,7 @@ def _group(handle, planet_id: str):
     return None
 
 
-def read_challenge(directory: str | Path, trace_draws_seed: int = 0) -> ChallengeData:
+def read_challenge(directory: str | Path) -> ChallengeData:
     import h5py
     import pandas as pd
 
@@ -122,7 +122,7 @@ def read_challenge(directory: str | Path, trace_draws_seed: int = 0) -> Challeng
         bad = np.flatnonzero(~np.isfinite(targets).all(axis=1))
         if bad.size:
             raise UserError(f"{files[TABLE_FILE]}: planet {ids[bad[0]]} has a missing or non-numeric parameter; fix or remove it")
-    traces = _read_traces(files[TRACE_FILE], ids) if files[TRACE_FILE] is not None else None
+    traces = _read_traces(files[TRACE_FILE], ids, required=targets is None) if files[TRACE_FILE] is not None else None
     return ChallengeData(ids, grid, arrays["instrument_width"][0], spectrum, noise, values, targets, traces)
 
 
@@ -146,7 +146,10 @@ def _check_finite_positive(values: np.ndarray, path: Path, columns, ids) -> None
         raise UserError(f"{path}: {columns[col]} of planet {ids[row]} is {float(values[row, col])!r}; every value must be a finite number > 0")
 
 
-def _read_traces(path: Path, ids: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _read_traces(path: Path, ids: list[str], required: bool) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Per planet (samples in TARGETS order, normalised weights), or None where the file has no usable trace
+    (the challenge gives reference posteriors for a part of its training planets only); `required`:
+    every planet must have one (no parameter table to fall back on)."""
     import h5py
 
     order = [TRACE_ORDER.index(name) for name in TARGETS]
@@ -154,19 +157,25 @@ def _read_traces(path: Path, ids: list[str]) -> list[tuple[np.ndarray, np.ndarra
     with h5py.File(path, "r") as handle:
         for pid in ids:
             group = _group(handle, pid)
-            if group is None or "tracedata" not in group or "weights" not in group:
-                raise UserError(f"{path} has no tracedata/weights for planet {pid}; every planet needs its reference posterior")
-            samples, weights = np.asarray(group["tracedata"][()], np.float64), np.asarray(group["weights"][()], np.float64)
-            if samples.ndim != 2 or samples.shape[1] != len(TRACE_ORDER) or len(weights) != len(samples) or not np.isfinite(samples).all() or (weights < 0).any() or weights.sum() <= 0:
-                raise UserError(f"{path}: planet {pid}'s trace must be [k, {len(TRACE_ORDER)}] finite samples ({', '.join(TRACE_ORDER)}) with k weights >= 0 summing > 0")
-            out.append((samples[:, order], weights / weights.sum()))
+            trace = None
+            if group is not None and "tracedata" in group and "weights" in group:
+                samples, weights = np.asarray(group["tracedata"][()], np.float64), np.asarray(group["weights"][()], np.float64)
+                usable = samples.ndim == 2 and samples.shape[1] == len(TRACE_ORDER) and len(weights) == len(samples) and len(samples) > 0
+                if usable and np.isfinite(samples).all() and np.isfinite(weights).all() and (weights >= 0).all() and weights.sum() > 0:
+                    trace = (samples[:, order], weights / weights.sum())
+            if trace is None and required:
+                raise UserError(f"{path} has no usable trace for planet {pid} (tracedata [k, {len(TRACE_ORDER)}]: {', '.join(TRACE_ORDER)}, finite, "
+                                f"with k weights >= 0 summing > 0), and there is no {TABLE_FILE} to take its parameters from; add one of the two")
+            out.append(trace)
     return out
 
 
-def resample_traces(traces, draws: int, seed: int) -> np.ndarray:
-    """`[planet, draws, 7]` equally weighted draws from each weighted trace (multinomial, seeded)."""
+def resample_traces(traces, targets: np.ndarray | None, draws: int, seed: int) -> np.ndarray:
+    """`[planet, draws, 7]` equally weighted draws from each weighted trace (multinomial, seeded); a planet
+    without a trace repeats its parameters from `targets`."""
     rng = np.random.default_rng([seed, 0xABC])
-    return np.stack([samples[rng.choice(len(samples), size=draws, p=weights)] for samples, weights in traces])
+    return np.stack([np.repeat(targets[i][None], draws, axis=0) if trace is None else trace[0][rng.choice(len(trace[0]), size=draws, p=trace[1])]
+                     for i, trace in enumerate(traces)])
 
 
 def weighted_ks(samples: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> float:
@@ -179,7 +188,8 @@ def weighted_ks(samples: np.ndarray, reference: np.ndarray, weights: np.ndarray)
     return float(np.abs(f_samples - f_reference).max())
 
 
-def posterior_score(predicted: list[np.ndarray], traces: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The challenge's posterior score of per-planet sample arrays `[n, 7]` against the reference traces."""
-    distances = [weighted_ks(pred[:, j], ref[:, j], w) for pred, (ref, w) in zip(predicted, traces) for j in range(pred.shape[1])]
+def posterior_score(predicted: list[np.ndarray], traces: list[tuple[np.ndarray, np.ndarray] | None]) -> float:
+    """The challenge's posterior score of per-planet sample arrays `[n, 7]` against the reference traces
+    (planets without a trace are not scored)."""
+    distances = [weighted_ks(pred[:, j], trace[0][:, j], trace[1]) for pred, trace in zip(predicted, traces) if trace is not None for j in range(pred.shape[1])]
     return 1000.0 * (1.0 - float(np.mean(distances)))

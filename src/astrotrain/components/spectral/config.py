@@ -93,3 +93,12 @@ class SpectralConfig(
             except UserError as exc:
                 raise ValueError(str(exc)) from None
         return self
+
+
+def check_pipeline(cfg) -> None:
+    """`--mode full` refuses a spectral run on the challenge's files before phase 1: fusion and the galactic
+    phase observe the universe's planets through the spectral run."""
+    if cfg.components.spectral.dataset != "universe":
+        raise UserError(f"components.spectral.dataset={cfg.components.spectral.dataset!r} trains on the Ariel challenge's files, but in --mode full "
+                        "fusion and the galactic phase observe the universe's planets through the spectral run; keep dataset=universe in the "
+                        "pipeline and train on the challenge with --component spectral")

@@ -3,9 +3,9 @@ Ariel Big Challenge's files (challenge.py) through the same door (`components.sp
 
 Noise-free transit depths are computed once per run (forward.py on the instrument's native
 grid, averaged into its bins: ~1 s for 6,000 planets). Noise is white and Gaussian with the
-instrument's σ: redrawn at every training step (a fresh observation each time, seeded by
-(run.seed, step), so a resumed run draws the same noise), fixed once per planet for the
-validation and test splits (seeded by run.seed and the split).
+instrument's σ (the challenge's: each file's σ per bin): redrawn at every training step (a fresh
+observation each time, seeded by (run.seed, rank, step) in the module, so a resumed run draws the same
+noise), fixed once per planet for the validation and test splits (seeded by run.seed and the split).
 """
 
 from __future__ import annotations
@@ -88,11 +88,12 @@ def universe_arrays(universe: Universe, cfg, instrument: Instrument, seed: int) 
 def challenge_arrays(data: ChallengeData, seed: int) -> dict:
     """The same arrays from the Ariel challenge's files: context is the log10 of the 9 auxiliary values;
     targets the parameter table's, and where traces are given, TRACE_DRAWS of their samples per planet
-    (training then draws its target from the reference posterior at every step)."""
+    (training then draws its target from the reference posterior at every step; a planet without a trace
+    keeps its parameters)."""
     aux = dict(zip(AUX_COLUMNS, data.aux.T))
     arrays = {"depth": data.spectrum, "sigma": data.noise, "context": np.log10(data.aux), "r_star": aux["star_radius_m"], "gravity": aux["planet_surface_gravity"]}
     if data.traces is not None:
-        arrays["trace"] = resample_traces(data.traces, TRACE_DRAWS, seed)
+        arrays["trace"] = resample_traces(data.traces, data.targets, TRACE_DRAWS, seed)
     arrays["targets"] = data.targets if data.targets is not None else arrays["trace"][:, 0]
     return arrays
 

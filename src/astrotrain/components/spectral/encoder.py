@@ -48,4 +48,6 @@ def modality_inputs(cfg, universe, upstream=None) -> dict[str, np.ndarray]:
 
 
 def lend(cfg, state: dict[str, torch.Tensor], normalisation: dict) -> SpectrumEncoder:
-    return SpectrumEncoder(universe_retrieval(cfg, state))
+    net = universe_retrieval(cfg, state)
+    net.posterior = net.biosphere = None  # fusion reads the embedding only: no idle parameters to optimise or all-reduce
+    return SpectrumEncoder(net)

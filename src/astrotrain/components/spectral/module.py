@@ -28,7 +28,7 @@ from ...universe.biosphere import SCENARIOS
 from ..common.heldout import HeldOutMetrics, adamw
 from ..common.schedule import with_warmup_cosine
 from .data import FALSE_POSITIVE_SCENARIOS
-from .model import SpectralRetrieval
+from .model import SpectralRetrieval, full_precision
 from .posterior import COVERAGE_LEVELS, GaussianPosterior, hpd_credibility, seeded, tarp_fraction
 
 _FP_CODES = [SCENARIOS.index(s) for s in FALSE_POSITIVE_SCENARIOS]
@@ -81,8 +81,9 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
 
     def losses(self, batch) -> dict[str, torch.Tensor]:
         theta = self.net.standardise(self.training_targets(batch))
-        h = self.net.embed(self.observe(batch), *(batch[k] for k in INPUTS))
-        parts = {"posterior": self.net.posterior.loss(h, theta)}
+        h = self.net.embed(self.observe(batch), *(batch[k] for k in INPUTS)).float()
+        with full_precision(h):
+            parts = {"posterior": self.net.posterior.loss(h, theta)}
         if self.net.biosphere is not None:
             parts["biosphere_bce"] = F.binary_cross_entropy_with_logits(self.net.biosphere_logit(theta), batch["biosphere"])
         parts["loss"] = parts["posterior"] + self.cfg.biosphere_weight * parts.get("biosphere_bce", 0.0)
@@ -128,7 +129,9 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
 
     def update_calibration(self, r, truth_std, batch) -> None:
         samples = r["samples"]
-        q025, q16, q84, q975 = torch.quantile(samples, torch.tensor([0.025, 0.16, 0.84, 0.975], device=samples.device), dim=0)
+        levels = torch.tensor([0.025, 0.16, 0.84, 0.975], device=samples.device)
+        # in slices of planets: torch.quantile refuses inputs of more than 2^24 elements
+        q025, q16, q84, q975 = torch.cat([torch.quantile(part, levels, dim=0) for part in samples.split(256, dim=1)], dim=1)
         inside68 = (truth_std >= q16) & (truth_std <= q84)
         inside95 = (truth_std >= q025) & (truth_std <= q975)
         self.means["cover68"].update(inside68.float().mean(dim=1))
@@ -140,7 +143,8 @@ class SpectralModule(HeldOutMetrics, L.LightningModule):
 
     def credibility(self, r, truth_std, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """`[B]` HPD credibility of the truth and its TARP statistic (posterior.py), for retrieval `r`."""
-        credibility = hpd_credibility(self.net.posterior.log_prob(truth_std, r["h"]), self.net.posterior.log_prob(r["samples"], r["h"]))
+        with full_precision(r["h"]):
+            credibility = hpd_credibility(self.net.posterior.log_prob(truth_std, r["h"]), self.net.posterior.log_prob(r["samples"], r["h"]))
         # TARP's reference points: uniform over the box the training targets span (±3σ, standardised), seeded per batch
         with seeded(int(batch["planet"][0]) + 0x7A7, truth_std.device):
             reference = (torch.rand(truth_std.shape, device=truth_std.device) * 2 - 1) * 3

@@ -47,8 +47,9 @@ def report(cfg, module, datamodule, run_dir: Path) -> dict:
     plot_calibration(test, sc.posterior, plots / "posterior_calibration.png")
     plot_corner(test, datamodule.target_names, plots / "posterior_corner.png")
     headline = {}
-    if datamodule.challenge is not None and datamodule.challenge.traces is not None:
-        traces = [datamodule.challenge.traces[i] for i in datamodule.indices["test"]]
+    traces = [datamodule.challenge.traces[i] for i in datamodule.indices["test"]] if datamodule.challenge is not None and datamodule.challenge.traces else []
+    if any(trace is not None for trace in traces):
+        headline["ariel_scored_planets"] = float(sum(trace is not None for trace in traces))
         headline["ariel_posterior_score"] = posterior_score(list(test["samples"].transpose(1, 0, 2)), traces)
         # its control: every test planet given the prior (the training planets' parameters) as its posterior
         prior = datamodule.datasets["train"].tensors["targets"].numpy().astype(np.float64)
@@ -66,8 +67,8 @@ def report(cfg, module, datamodule, run_dir: Path) -> dict:
         context = torch.tensor([[spectrum.context[name] for name in CONTEXT]], dtype=torch.float32)
         r_star = torch.as_tensor(stellar_radius(context[:, CONTEXT.index("T_star")].numpy()), dtype=torch.float32)
         with torch.no_grad():
-            r = module.net(torch.as_tensor(depth[None], dtype=torch.float32), torch.as_tensor(sigma[None], dtype=torch.float32), context, r_star,
-                           context[:, CONTEXT.index("gravity")], seed=cfg.run.seed)
+            inputs = [torch.as_tensor(a, dtype=torch.float32).to(module.device) for a in (depth[None], sigma[None], context, r_star)]
+            r = module.net(*inputs, inputs[2][:, CONTEXT.index("gravity")], seed=cfg.run.seed)
         results.append({
             "file": str(path),
             "log10_abundance": {g: float(r["log10_abundance"][0, i]) for i, g in enumerate(TARGET_GASES)},
