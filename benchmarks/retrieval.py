@@ -151,8 +151,8 @@ def run(ctx: Context) -> Section:
                 table(["posterior", "instrument", "coverage of", *[f"{int(lvl)} %" for lvl in levels]], calibration_rows),
                 table([f"retrieval of {speed['planets']} test planets (future_1ppm)", "time per spectrum (median)", "speed-up", "truth inside 68 % (all targets)"], speed_rows)],
         notes=["Coverage columns: fraction of test planets (HPD, TARP) or of planet × target pairs (intervals) whose truth lies inside the region; "
-               "a calibrated posterior gives the level itself. Planets whose gas is absent sit at the abundance floor (10⁻¹⁰), a point mass "
-               "no continuous density represents exactly.",
+               "a calibrated posterior gives the level itself. A gas below the abundance floor (10⁻¹⁰) is a target spread over the decade "
+               "below it (dequantised: data.py), for both heads.",
                "The sampler's nuisances are fixed at the truth and its walkers start near it: its time is a lower bound for a real retrieval, "
                "which also samples clouds, μ and P0 and needs convergence checks."],
         results={"runs": {f"{p}/{i}": m for (p, i), m in metrics.items()}, "sampler": speed},
