@@ -110,16 +110,19 @@ def test_ariel_dataset_without_a_directory_exits_2(tmp_path):
 
 @pytest.mark.slow
 def test_flow_trains_on_challenge_files_and_beats_the_prior_on_the_challenge_score(tmp_path, data_cache):
-    write_challenge(tmp_path / "abc", n=300)
+    write_challenge(tmp_path / "abc", n=1200)
     res = run_cli(smoke_args(tmp_path, data_cache, "--component", "spectral", "components.spectral.dataset=ariel_abc",
                              f"components.spectral.challenge_dir={tmp_path / 'abc'}", "components.spectral.posterior=flow",
-                             "components.spectral.max_epochs=25"), cwd=tmp_path)
+                             "components.spectral.max_epochs=25", "components.spectral.batch_size=64", "components.spectral.width=16",
+                             "components.spectral.hidden=128"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     test, after = metrics["test"], metrics["baselines"]
-    assert test["r2_planet_radius"] > 0.95, test  # the white-light radius gives it away
-    assert test["r2_H2O"] > 0.35 and test["r2_planet_temp"] > 0.3, test  # 0.48 and ? measured (240 training planets, 25 epochs)
+    # measured: radius 0.999 (the white-light radius gives it away), H2O 0.74, CH4 0.82, T 0.76; score 492 vs the prior's 355
+    assert test["r2_planet_radius"] > 0.99, test
+    assert test["r2_H2O"] > 0.55 and test["r2_CH4"] > 0.6 and test["r2_planet_temp"] > 0.55, test
     assert "biosphere_roc_auc" not in test  # the challenge has no biosphere
-    assert after["ariel_posterior_score"] > after["ariel_posterior_score_prior"] + 100, after
+    assert after["ariel_scored_planets"] == 300.0  # every test planet has its reference trace
+    assert after["ariel_posterior_score"] > after["ariel_posterior_score_prior"] + 80, after
     assert {"posterior_calibration.png", "posterior_corner.png"} <= {p.name for p in (run / "plots").iterdir()}
