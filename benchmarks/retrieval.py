@@ -22,9 +22,18 @@ import sys
 import time
 from pathlib import Path
 
+import emcee  # the dev extra's reference sampler: a missing install fails here, before an hour of training
 import numpy as np
+import torch
 
-from .harness import BASE_OVERRIDES, ROOT, Context, Section, intro, table
+from astrotrain.components.spectral.data import build_datamodule
+from astrotrain.components.spectral.forward import DEFAULT_OPACITIES, OpacityTable, transit_depth
+from astrotrain.components.spectral.instrument import binning_matrix
+from astrotrain.components.spectral.module import build_module
+from astrotrain.runs.checkpoints import load_verified
+from astrotrain.universe.generate import ensure_universe
+
+from .harness import BASE_OVERRIDES, ROOT, Context, Section, config, intro, table
 
 RUNS = {(p, i): f"{p}-{i}" for i in ("future_1ppm", "jwst_nirspec_prism") for p in ("gaussian", "flow")}
 SAMPLER_PLANETS = (20, 2)
@@ -46,18 +55,6 @@ def train(ctx: Context, posterior: str, instrument: str) -> Path:
 def sampler_comparison(ctx: Context, run: Path) -> dict:
     """emcee vs the trained flow on the first test planets of `run`: seconds per spectrum, and the
     fraction of true values inside each one's central 68 % interval."""
-    import emcee
-    import torch
-
-    from astrotrain.components.spectral.data import build_datamodule
-    from astrotrain.components.spectral.forward import DEFAULT_OPACITIES, OpacityTable, transit_depth
-    from astrotrain.components.spectral.instrument import binning_matrix
-    from astrotrain.components.spectral.module import build_module
-    from astrotrain.runs.checkpoints import load_verified
-    from astrotrain.universe.generate import ensure_universe
-
-    from .harness import config
-
     cfg = config("components.spectral.posterior=flow", cache_dir=None)
     universe = ensure_universe(cfg.data.universe, progress=False)
     datamodule = build_datamodule(cfg, universe)
@@ -125,8 +122,6 @@ def sampler_comparison(ctx: Context, run: Path) -> dict:
 
 
 def run(ctx: Context) -> Section:
-    import emcee  # noqa: F401  (the dev extra's reference sampler: fail before an hour of training, not after)
-
     runs = {key: train(ctx, *key) for key in RUNS}
     metrics = {key: json.loads((run / "metrics.json").read_text())["test"] for key, run in runs.items()}
     names = [k.removeprefix("r2_") for k in metrics[("gaussian", "future_1ppm")] if k.startswith("r2_")]

@@ -28,7 +28,9 @@ from __future__ import annotations
 import contextlib
 
 import torch
+import zuko
 from torch import nn
+from zuko.flows.autoregressive import MaskedAutoregressiveTransform
 
 COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.8, 0.9, 0.95)
 """Credibility levels of the coverage tests (68 % and 95 % among them)."""
@@ -71,9 +73,6 @@ class FlowPosterior(nn.Module):
     affine job a spline stack learns slowly (radius R² 0.22 without it, same run)."""
 
     def __init__(self, hidden: int, dims: int, transforms: int, width: int, bins: int):
-        import zuko
-        from zuko.flows.autoregressive import MaskedAutoregressiveTransform
-
         super().__init__()
         splines = zuko.flows.NSF(dims, context=hidden, bins=bins, transforms=transforms, hidden_features=(width, width))
         affine = MaskedAutoregressiveTransform(features=dims, context=hidden, hidden_features=(width, width))

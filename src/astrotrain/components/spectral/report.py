@@ -154,7 +154,7 @@ def plot_calibration(test: dict, posterior: str, path: Path) -> None:
 
 def plot_corner(test: dict, names, path: Path, planet: int = 0) -> None:
     """Posterior samples of one test planet (corner plot) with its true parameters."""
-    import corner
+    import corner  # imports matplotlib: kept behind plots.figure, which selects the Agg backend first
 
     dims = len(names)
     with figure(path, dims, dims, figsize=(1.45 * dims + 1, 1.45 * dims + 1)) as (fig, _):
