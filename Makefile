@@ -10,6 +10,7 @@
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+TEST_WORKERS ?= 2  # pytest-xdist processes: test files run side by side (subprocess start-up and I/O overlap)
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 
@@ -33,10 +34,10 @@ demo: $(STAMP)
 	$(PY) train.py --mode full --config config/presets/demo.yaml
 
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS) --dist loadgroup
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site

@@ -67,3 +67,13 @@ def smoke_pipeline(tmp_path_factory, data_cache) -> Path:
     res = run_cli(pipeline_args(tmp, data_cache), cwd=tmp, timeout=1200)
     assert res.returncode == 0, res.stderr[-4000:]
     return report_path(res.stdout).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups for `pytest -n N --dist loadgroup` (make test): a test file stays on one worker (its
+    module fixtures are built once), and every file using the session's smoke pipeline shares one
+    worker, so the pipeline runs once; the files spread over the workers."""
+    users = {item.path for item in items if "smoke_pipeline" in getattr(item, "fixturenames", ())}
+    for item in items:
+        group = "smoke_pipeline" if item.path in users else str(item.path.relative_to(ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -64,6 +64,7 @@ def report(cfg, module, datamodule, run_dir) -> dict:
         "parsed_state_share": share([r["state"] is not None for r in rows]),
         "answer_state_accuracy": share([r["state"] == r["true_state"] for r in rows]),
         "answer_agrees_with_fusion": share([r["state"] == r["fusion_state"] for r in rows]),
+        "majority_answer_agrees_with_fusion": share([r["fusion_state"] == majority_state for r in rows]),  # what a prefix-blind constant answer gets
         "fusion_state_accuracy_same_planets": share([r["fusion_state"] == r["true_state"] for r in rows]),
         "answer_habitable_fraction_mae": float(np.mean(errors)) if errors else None,  # None: no answer gave a fraction
         "answer_state_accuracy_from_parameters_alone": share([r["state"] == r["true_state"] for r in rows if not r["observed"]]),
