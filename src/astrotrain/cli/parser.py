@@ -42,6 +42,11 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixed-precision", action="store_true", help="bf16-mixed on CPU; on GPU bf16-mixed where supported, else 16-mixed")
     p.add_argument("--resume", metavar="CKPT", help="checkpoint file, run directory, or auto (the newest valid checkpoint of the most recent run) to resume exactly")
     p.add_argument("--force-config-change", action="store_true", help="resume even though the config differs from the checkpoint's")
+    p.add_argument("--fork", action="store_true", help="with --resume: continue its exact state under this config in a NEW run directory "
+                   "(the original stays untouched; the changes are recorded)")
+    p.add_argument("--init-from", metavar="RUN_OR_CKPT", help="start a new run from a trained run's weights, matched by name "
+                   "(sets init.checkpoint; mismatched shapes are reported and start fresh); a new optimiser and schedule")
+    p.add_argument("--strict-init", action="store_true", help="with --init-from: refuse any missing, extra or reshaped weight (sets init.strict)")
     p.add_argument("--optimize", action="store_true", help="run an Optuna study (same as --mode optimize)")
     p.add_argument("--trials", type=int, metavar="N", help="Optuna trials with --optimize (sets hpo.trials)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage with --optimize (sqlite:///study.db, postgresql://…); default: study.db in the study folder")
@@ -167,6 +172,14 @@ def flags_to_overrides(args: argparse.Namespace) -> list[str]:
         out.append(f"run.deterministic={str(args.deterministic).lower()}")
     if args.mixed_precision:
         out.append("trainer.precision=mixed")
+    if args.init_from is not None:
+        if args.resume:
+            raise UserError("--init-from starts a new run from a parent's weights, --resume continues one (--fork: into a new directory): use one of the two")
+        out.append(f"init.checkpoint={args.init_from}")
+    if args.strict_init:
+        out.append("init.strict=true")
+    if args.fork and not args.resume:
+        raise UserError("--fork goes with --resume RUN_OR_CKPT: it continues that run's exact state in a new run directory")
     if args.gpus is not None or args.nodes is not None:
         if not args.distributed:
             raise UserError("--gpus/--nodes need --distributed (e.g. --distributed --gpus 2)")

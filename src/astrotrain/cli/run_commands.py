@@ -49,8 +49,9 @@ def run_runs(args) -> int:
         sys.stdout.write(json.dumps(found, indent=1) + "\n")
         return 0
     rows = [[r["name"], r["kind"], r["status"], age(r["started"]), f"{r['wall_time_s']:.0f} s",
-             "; ".join(f"{label} {h['metric']}={h['value']:.4g}" for label, h in r["headline"].items()) or "—", r["git"] or "—"] for r in found]
-    sys.stdout.write(_render(["run", "kind", "status", "started", "wall time", "headline metrics", "git"], rows, args.format,
+             "; ".join(f"{label} {h['metric']}={h['value']:.4g}" for label, h in r["headline"].items()) or "—", r["parent"], r["git"] or "—"]
+            for r in found]
+    sys.stdout.write(_render(["run", "kind", "status", "started", "wall time", "headline metrics", "weights from", "git"], rows, args.format,
                              f"{len(found)} run(s) in {args.folder}"))
     return 0
 

@@ -77,6 +77,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.mode == "full" and args.component:
         raise UserError(f"--component {args.component} trains one component (phase 1 for it alone); --mode full trains them all: drop one of the two")
+    if cfg.run.mode == "full" and (cfg.init.checkpoint or args.fork):
+        raise UserError("--init-from/--fork start one component run (--component NAME); a --mode full run starts its components fresh "
+                        "(resume it with --resume RUN)")
     if args.resume and is_pipeline_run(args.resume) and cfg.run.mode != "full":
         raise UserError(f"{args.resume} is a --mode full run; resume it with --mode full (or without --config, which uses its own config)")
     from ..hpo.optimize import check_no_stray_flags
@@ -94,6 +97,10 @@ def run_train(args: argparse.Namespace) -> int:
 
             config = cfg.model_dump(mode="json")
             check_resume(resolve_resume_target(args.resume), config, config_fingerprint(config, RESUME_SAFE_KEYS), args.force_config_change)
+        if cfg.init.checkpoint and not args.resume:
+            from ..engine.lineage import load_parent
+
+            load_parent(cfg.init.checkpoint, spec.name)
         if cfg.run.mode == "full":
             from ..pipeline import check_pipeline
 
@@ -124,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.run_dir:
         claim_run_dir_flag(Path(args.run_dir))
 
-    result = train_component(cfg, override_tree, resume=args.resume, force_config_change=args.force_config_change)
+    result = train_component(cfg, override_tree, resume=args.resume, force_config_change=args.force_config_change, fork=args.fork)
     if is_rank_zero():
         from ..report.html import write_report
 

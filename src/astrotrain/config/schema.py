@@ -172,6 +172,28 @@ class LoggingConfig(Section):
         return backends if "csv" in backends else ["csv", *backends]
 
 
+class InitConfig(Section):
+    """A new run that starts from a trained run's weights (`--init-from`): its own optimiser, schedule and run directory."""
+
+    checkpoint: str | None = Field(None, description="checkpoint file, component run or --mode full run whose weights start this run "
+                                   "(--init-from); null = fresh weights")
+    strict: bool = Field(False, description="refuse to start when a weight is missing, extra or of another shape (--strict-init); "
+                         "false = report those and initialise them fresh")
+    freeze: list[str] = Field(default_factory=list, description="modules kept fixed: prefixes of the component's parameter names, "
+                              "e.g. [model.encoder] (`astrotrain runs` and provenance.json list what matched)")
+    lr_multiplier: float = Field(1.0, gt=0, le=10.0, description="learning rate of the loaded, unfrozen weights as a multiple of the "
+                                 "component's lr; freshly initialised weights train at the full lr")
+
+    @model_validator(mode="after")
+    def _needs_a_checkpoint(self):
+        typed = [key for key, unset in (("strict", not self.strict), ("freeze", not self.freeze), ("lr_multiplier", self.lr_multiplier == 1.0))
+                 if not unset]
+        if typed and self.checkpoint is None:
+            raise ValueError(f"init.{typed[0]} applies to weights loaded from a trained run: set init.checkpoint (--init-from RUN_OR_CKPT) "
+                             f"or drop init.{typed[0]}")
+        return self
+
+
 class PhysicsConfig(Section):
     constraints: bool = Field(False, description="enable components' physics constraints (--physics-constraints)")
 
@@ -231,6 +253,7 @@ class MasterConfig(Section):
     trainer: TrainerConfig = TrainerConfig()
     logging: LoggingConfig = LoggingConfig()
     physics: PhysicsConfig = PhysicsConfig()
+    init: InitConfig = InitConfig()
     components: ComponentsConfig = ComponentsConfig()
     pipeline: PipelineConfig = PipelineConfig()
     hpo: HPOConfig = HPOConfig()

@@ -34,9 +34,11 @@ class LightningRecipe:
 
     keeps_run_dir_on_user_error = True  # a run that trained keeps its checkpoints whatever happens later
 
-    def __init__(self, spec, cfg, config: dict, fingerprint: str, resumed: dict, extra_callbacks: tuple = (), with_report: bool = True):
+    def __init__(self, spec, cfg, config: dict, fingerprint: str, resumed: dict, extra_callbacks: tuple = (), with_report: bool = True,
+                 start=None):
         self.spec, self.cfg, self.config, self.fingerprint, self.resumed = spec, cfg, config, fingerprint, resumed
         self.extra_callbacks, self.with_report = extra_callbacks, with_report
+        self.start = start  # lineage.Start: weights of a parent (--init-from) or its frozen/scaled layout again (resume, fork)
 
     def check(self, ckpt: Path | None) -> None:
         """Nothing beyond the runner's checks: a Lightning run resumes from any verified checkpoint."""
@@ -48,7 +50,10 @@ class LightningRecipe:
         cfg = self.cfg
         self.run_dir = run_dir
         self.datamodule = self.spec.resolve("datamodule")(cfg, universe)
+        if self.start is not None:
+            self.start.before_module(self.datamodule)
         self.module = self.spec.resolve("module")(cfg, self.datamodule)
+        lineage = self.start.after_module(self.module, cfg.init) if self.start is not None else None
         prepare_module(self.module, cfg.trainer)
         last = str(run_dir / "checkpoints" / "last.ckpt")
         extra = ((StopAfterSteps(cfg.trainer.stop_after_steps, last),) if cfg.trainer.stop_after_steps else ()) + tuple(self.extra_callbacks)
@@ -59,7 +64,7 @@ class LightningRecipe:
                                          resume_row=self.resumed.get("pending_log_row"))
         except MisconfigurationException as exc:  # e.g. trainer.devices=4 on a 1-GPU machine
             raise UserError(f"the trainer settings do not fit this machine: {exc}") from None
-        return self.datamodule.treatment()
+        return {**self.datamodule.treatment(), **({"lineage": lineage} if lineage else {})}
 
     @property
     def loggers(self) -> list:
@@ -134,8 +139,13 @@ class LoopRecipe:
         """Its loop saved its own artefacts."""
 
 
-def make_recipe(spec, cfg, config: dict, fingerprint: str, resumed: dict, extra_callbacks: tuple = (), with_report: bool = True):
-    return LoopRecipe(spec, cfg) if spec.loop else LightningRecipe(spec, cfg, config, fingerprint, resumed, extra_callbacks, with_report)
+def make_recipe(spec, cfg, config: dict, fingerprint: str, resumed: dict, extra_callbacks: tuple = (), with_report: bool = True, start=None):
+    if spec.loop:
+        if start is not None:
+            raise UserError(f"component {spec.name} runs its own loop and has no weights to start from another run "
+                            "(--init-from/--fork are for Lightning components; the federation starts from phase 2 with components.galactic.init=fusion)")
+        return LoopRecipe(spec, cfg)
+    return LightningRecipe(spec, cfg, config, fingerprint, resumed, extra_callbacks, with_report, start)
 
 
 def peak_rss_mb() -> float:

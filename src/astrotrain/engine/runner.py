@@ -23,8 +23,10 @@ from ..fsutil import atomic_write_json, atomic_write_text
 from ..hashing import sha256_json
 from ..runs import layout as rd
 from ..runs.checkpoints import config_differences, config_fingerprint, read_manifest, resolve_resume_target, run_dir_of
+from ..runs.listing import describe_lineage
 from ..universe.generate import ensure_universe, universe_path
 from ..universe.store import MANIFEST_FILE, open_universe
+from .lineage import copy_parent_log, plan_start
 from .provenance import collect_provenance
 from .recipe import make_recipe
 from .tracking import check_backends, log_run_record
@@ -56,19 +58,23 @@ def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Pat
 
 
 def train_component(cfg, overrides: dict, resume: str | None = None, force_config_change: bool = False,
-                    run_dir: Path | None = None, extra_callbacks: tuple = (), with_report: bool = True) -> RunResult:
+                    run_dir: Path | None = None, extra_callbacks: tuple = (), with_report: bool = True, fork: bool = False) -> RunResult:
     """Train `cfg.run.component`: in a new run directory (`run_dir` when given, e.g. a pipeline
-    phase's folder; it must not exist yet), or resumed from `resume` in the checkpoint's own.
+    phase's folder; it must not exist yet), or resumed from `resume` in the checkpoint's own
+    (`fork`: its exact state continued in a new run directory, the original untouched).
     `with_report=False` (Optuna trials) skips the component's report hook (baselines, plots)."""
     # ---- setup: everything that can fail on user input, before anything is written ----------
     spec = get_component(cfg.run.component)
     timing.collect()  # one-off steps are this run's from here on
     config = cfg.model_dump(mode="json")
     fingerprint = config_fingerprint(config, RESUME_SAFE_KEYS)
+    if fork and not resume:
+        raise UserError("--fork goes with --resume RUN_OR_CKPT: it continues that run's exact state in a new run directory")
     ckpt = resolve_resume_target(resume) if resume else None
-    resumed_dir = check_resume(ckpt, config, fingerprint, force_config_change) if ckpt else None
+    resumed_dir = check_resume(ckpt, config, fingerprint, force_config_change) if ckpt and not fork else None
     resumed = read_manifest(ckpt) if ckpt else {}
-    if ckpt is not None and is_rank_zero():  # temporary files of checkpoint writes a kill interrupted
+    start = plan_start(cfg, spec.name, ckpt, fork, config)
+    if resumed_dir is not None and is_rank_zero():  # temporary files of checkpoint writes a kill interrupted
         for stale in ckpt.parent.glob(".*.ckpt.*.tmp"):
             stale.unlink(missing_ok=True)
     if resumed_dir is None and RUN_DIR_ENV not in os.environ:
@@ -79,7 +85,7 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
             )
         rd.check_writable(Path(cfg.run.output_dir))
     check_backends(cfg)  # a missing extra or a silent MLflow server: before anything is written
-    recipe = make_recipe(spec, cfg, config, fingerprint, resumed, extra_callbacks, with_report)
+    recipe = make_recipe(spec, cfg, config, fingerprint, resumed, extra_callbacks, with_report, start)
     recipe.check(ckpt)
     universe = _universe_for_this_rank(cfg) if spec.reads_universe(cfg) else None
     if not spec.loop:
@@ -91,8 +97,12 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
     try:
         treatment = recipe.setup(universe, run_dir)
         if rank_zero:
-            _write_run_files(run_dir, cfg, config, overrides, universe, treatment, resumed_from=ckpt)
+            if fork:
+                copy_parent_log(ckpt.parent.parent, run_dir)
+            _write_run_files(run_dir, cfg, config, overrides, universe, treatment, resumed_from=ckpt if resumed_dir else None)
             log_run_record(recipe.loggers, config, json.loads((run_dir / rd.PROVENANCE_FILE).read_text()), resumed=ckpt is not None)
+            if "lineage" in treatment:
+                print(f"weights: {describe_lineage(treatment['lineage'])}")
     except BaseException:
         if created:
             rd.remove_run_dir(run_dir)  # nothing half-written is left behind
@@ -186,7 +196,8 @@ def _write_run_files(run_dir: Path, cfg, config: dict, overrides: dict, universe
                 **({"sources": treatment["sources"]} if "sources" in treatment else {})}
         if "splits" in treatment:
             data.update(splits=treatment["splits"], normalisation_sha256=sha256_json(treatment["normalisation"]))
-        atomic_write_json(provenance_path, collect_provenance(cfg.run.seed, data))
+        lineage = {"lineage": treatment["lineage"]} if "lineage" in treatment else {}
+        atomic_write_json(provenance_path, {**collect_provenance(cfg.run.seed, data), **lineage})
     else:
         provenance = json.loads(provenance_path.read_text()) if provenance_path.exists() else {}
         provenance.setdefault("resumes", []).append(

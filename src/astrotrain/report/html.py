@@ -20,6 +20,7 @@ from ..config.schema import PHASE_NAMES
 from ..fsutil import atomic_write_text
 from ..plots import PLOTS_DIR, training_curves
 from ..runs import layout as rd
+from ..runs.listing import describe_lineage
 from .science import leakage_section, sanity_section, validity_section
 
 REPORT_ASSETS = "report"  # <run>/report/*.png: the plots drawn for the report itself
@@ -90,6 +91,9 @@ def _component_section(root: Path, run: Path) -> str:
     component = config.get("run", {}).get("component", run.name)
     metrics = _json(run / rd.METRICS_FILE) or {}
     out = [f"<h3>{_e(component)}</h3>"]
+    lineage = (_json(run / rd.PROVENANCE_FILE) or {}).get("lineage")
+    if lineage:
+        out.append(_lineage_block(lineage))
     if "test" in metrics:
         out.append(_metrics_table(metrics))
     else:
@@ -116,6 +120,19 @@ def _component_section(root: Path, run: Path) -> str:
                           for p, caption in images)
         out.append(f"<div class='gallery'>{figures}</div>")
     return "".join(out)
+
+
+def _lineage_block(lineage: dict) -> str:
+    """Where the weights came from: the parent run, its checkpoint's sha256, and what was loaded, fresh or frozen."""
+    rows = [f"<p>Weights: {_e(describe_lineage(lineage))}; parent checkpoint <code>{_e(lineage['checkpoint'])}</code> "
+            f"(sha256 {_e(lineage['checkpoint_sha256'][:16])}…).</p>"]
+    fresh = lineage.get("fresh") or []
+    if fresh:
+        items = "".join(f"<tr><td>{_e(f['name'])}</td><td>{_e(f['shape'])}</td><td>{_e(f['parent_shape'] or 'absent')}</td></tr>" for f in fresh[:40])
+        rows.append(f"<table><tr><th>freshly initialised</th><th>shape here</th><th>in the parent</th></tr>{items}</table>")
+    if lineage.get("config_changes"):
+        rows.append("<p>Config changed by the fork: " + ", ".join(_e(d) for d in lineage["config_changes"]) + "</p>")
+    return "".join(rows)
 
 
 def _metrics_table(metrics: dict) -> str:

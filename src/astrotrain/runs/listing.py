@@ -70,6 +70,22 @@ def headline(metrics: dict, component: str) -> tuple[str, float] | None:
     return None
 
 
+def describe_lineage(lineage: dict | None) -> str:
+    """One line on where a run's weights came from: 'fresh', or its parent run, step and what was carried over."""
+    if not lineage:
+        return "fresh"
+    where = f"{Path(lineage['run']).name}@{lineage['global_step']}"
+    if lineage["kind"] == "fork":
+        changed = [d.split(":")[0] for d in lineage.get("config_changes", []) if not d.startswith("run.name")]
+        return f"fork of {where}" + (f" ({', '.join(changed)})" if changed else "")
+    extras = [f"{lineage['loaded']} loaded", f"{len(lineage['fresh'])} fresh"]
+    if lineage["frozen"]:
+        extras.append(f"{len(lineage['frozen'])} frozen")
+    if lineage["lr_multiplier"] != 1.0:
+        extras.append(f"lr ×{lineage['lr_multiplier']:g}")
+    return f"init from {where} ({', '.join(extras)})"
+
+
 def summary(run: Path) -> dict:
     """One line of `astrotrain runs`."""
     provenance = _json(run / rd.PROVENANCE_FILE) or {}
@@ -86,6 +102,7 @@ def summary(run: Path) -> dict:
     config = yaml.safe_load((run / rd.CONFIG_FILE).read_text()) or {}
     return {"run": str(run), "name": run.name, "kind": "pipeline" if pipeline is not None else config.get("run", {}).get("component", "?"),
             "status": status_of(run), "started": provenance.get("created"), "wall_time_s": round(wall, 1), "headline": parts,
+            "parent": describe_lineage(provenance.get("lineage")), "lineage": provenance.get("lineage"),
             "git": ((provenance.get("git") or {}).get("sha") or "")[:10]}
 
 

@@ -1,4 +1,5 @@
-"""The learning-rate schedule every component uses: linear warm-up, then cosine decay to a floor."""
+"""The learning-rate schedule every component uses: linear warm-up, then cosine decay to a floor; and the
+per-parameter learning-rate scales of a run started from another's weights (`engine/lineage.py`)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,32 @@ class WarmupCosine:
         return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+LR_SCALE = "lr_scale"  # attribute the engine sets on a parameter: its learning rate as a multiple of its group's (0: frozen)
+
+
+def apply_lr_scales(optimizer) -> None:
+    """Split each parameter group of a fresh optimiser by its parameters' `lr_scale`, dropping frozen ones;
+    without scales (a run from fresh weights) the groups stay as they are, so old checkpoints still resume."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not any(hasattr(p, LR_SCALE) for p in params):
+        return
+    groups = []
+    for group in optimizer.param_groups:
+        by_scale: dict[float, list] = {}
+        for p in group["params"]:
+            scale = getattr(p, LR_SCALE, 1.0)
+            if scale > 0 and p.requires_grad:
+                by_scale.setdefault(scale, []).append(p)
+        groups += [{**group, "params": ps, "lr": group["lr"] * scale} for scale, ps in sorted(by_scale.items())]
+    optimizer.param_groups = groups
+
+
 def with_warmup_cosine(optimizer, trainer, cfg) -> dict:
     """Lightning's optimizer dict: `optimizer` under a per-step warm-up + cosine schedule spanning the run.
 
     `cfg` needs batch_size, warmup_steps and min_lr_ratio; the datamodule, a `datasets["train"]`.
     """
+    apply_lr_scales(optimizer)
     total = planned_steps(trainer, len(trainer.datamodule.datasets["train"]), cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(cfg.warmup_steps, total, cfg.min_lr_ratio))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

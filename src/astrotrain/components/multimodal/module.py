@@ -24,7 +24,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryAUROC, MulticlassCalibrationError, MulticlassConfusionMatrix
 
 from ..common.heldout import HeldOutMetrics
-from ..common.schedule import WarmupCosine, planned_steps
+from ..common.schedule import with_warmup_cosine
 from .model import N_STATES, FusionTransformer, alignment_loss
 
 
@@ -133,10 +133,7 @@ class MultimodalModule(HeldOutMetrics, L.LightningModule):
 
     def configure_optimizers(self):
         c = self.cfg
-        optimizer = torch.optim.AdamW(self.param_groups(), lr=c.lr, foreach=True)
-        total = planned_steps(self.trainer, len(self.trainer.datamodule.datasets["train"]), c.batch_size)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(c.warmup_steps, total, c.min_lr_ratio))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return with_warmup_cosine(torch.optim.AdamW(self.param_groups(), lr=c.lr, foreach=True), self.trainer, c)
 
 
 def build_module(cfg, datamodule) -> MultimodalModule:

@@ -132,6 +132,9 @@ def cube_samples(paths: list[str]) -> dict:
             "description": f"{len(paths)} ingested GCM run(s): {', '.join(paths)}", "records": cubes.records}
 
 
+BASIS_KEYS = ("input_mean", "input_std", "pca_mean", "pca_components", "pca_scale")  # the model's buffers of the fitted treatment
+
+
 class SurrogateDataModule(SplitDataModule):
     def __init__(self, universe: Universe | None, n_components: int, batch_size: int, split, num_workers: int = 0, seed: int = 0,
                  datacubes: list[str] | None = None, data_cfg=None):
@@ -145,6 +148,12 @@ class SurrogateDataModule(SplitDataModule):
         self.datasets: dict = {}
         self.basis: dict[str, np.ndarray] = {}
         self.indices: dict[str, np.ndarray] = {}
+        self.adopted: dict[str, np.ndarray] | None = None  # a parent run's basis (--init-from), used where its grid is this one's
+
+    def adopt_treatment(self, state: dict) -> None:
+        """Take the input normalisation and PCA basis of a parent model (`--init-from`): its coefficients then mean
+        what the loaded head predicts, and a few fine-tuning runs need not fit a basis of their own."""
+        self.adopted = {name: state[f"model.{name}"].double().numpy() for name in BASIS_KEYS if f"model.{name}" in state}
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -154,7 +163,10 @@ class SurrogateDataModule(SplitDataModule):
         run_splits = planet_splits(source["runs"], self.split.train, self.split.val, self.split.seed)
         self.indices = {k: np.flatnonzero(np.isin(source["run"], v)) for k, v in run_splits.items()}
         train = self.indices["train"]
-        if len(train) <= self.n_components:
+        n_pixels = int(np.prod(source["shape"]))
+        adopt = self.adopted is not None and len(self.adopted) == len(BASIS_KEYS) and self.adopted["pca_mean"].shape[-1] == n_pixels \
+            and self.adopted["pca_components"].shape[1] == self.n_components
+        if len(train) <= self.n_components and not adopt:
             raise UserError(f"components.surrogate.n_components={self.n_components} needs more than that many training samples (have {len(train)}); "
                             "lower it or give more planets")
         n = len(source["run"])
@@ -164,7 +176,10 @@ class SurrogateDataModule(SplitDataModule):
         if self.in_memory:
             maps = {name: rows if isinstance(rows, MemoryRows) else MemoryRows(rows.rows(np.arange(n))) for name, rows in maps.items()}
         features = source["features"]
-        self.basis, night_asr = self.fit_basis(maps, features, train)
+        self.basis, night_asr = self.fit_basis(maps, features, train, with_pca=not adopt)
+        if adopt:
+            self.basis = dict(self.adopted)
+        self.basis_source = "the parent run (init.checkpoint)" if adopt else "this run's training split"
         self.grid = {"area_weights": source["area_weights"].reshape(-1), "nightside": source["nightside"](night_asr), "shape": source["shape"]}
         sources = {**maps, "features": MemoryRows(features), "state": MemoryRows(source["state"]),
                    "habitable": MemoryRows(np.asarray(source["habitable"], dtype=np.float32)),
@@ -175,21 +190,25 @@ class SurrogateDataModule(SplitDataModule):
         cache_chunks(sources, self.buffer_chunks + 1)  # streamed: each chunk of a shuffling buffer decoded once
         self.datasets = {name: LazyPlanets(sources, idx, SurrogateBatches(self.basis), source["chunk_rows"]) for name, idx in self.indices.items()}
 
-    def fit_basis(self, maps: dict, features: np.ndarray, train: np.ndarray, chunk: int = 256) -> tuple[dict, np.ndarray]:
+    def fit_basis(self, maps: dict, features: np.ndarray, train: np.ndarray, chunk: int = 256, with_pca: bool = True) -> tuple[dict, np.ndarray]:
         """Input normalisation and each field's PCA basis on the training split, in one pass; and the training
-        maps' mean ASR (where it is zero: the nightside)."""
+        maps' mean ASR (where it is zero: the nightside). `with_pca=False`: the normalisation and ASR only."""
         pcas = [PCAAccumulator() for _ in FIELDS]
         asr_sum = 0.0
         for rows in chunks_of(np.sort(train), chunk):
             f_star = features[rows, F_STAR_INDEX].astype(np.float64)
             for f, (field, scaled) in enumerate(zip(FIELDS, PER_UNIT_INSTELLATION)):
+                if not (with_pca or field == "asr"):
+                    continue
                 values = maps[f"map:{field}"].rows(rows).reshape(len(rows), -1).astype(np.float64)
-                pcas[f].add(values / f_star[:, None] if scaled else values)
+                if with_pca:
+                    pcas[f].add(values / f_star[:, None] if scaled else values)
                 if field == "asr":
                     asr_sum = asr_sum + values.sum(axis=0)
-        means, comps, scales = zip(*(pca.result(self.n_components) for pca in pcas))
-        basis = {"input_mean": features[train].mean(axis=0), "input_std": features[train].std(axis=0) + 1e-6,
-                 "pca_mean": np.stack(means), "pca_components": np.stack(comps), "pca_scale": np.asarray(scales)}
+        basis = {"input_mean": features[train].mean(axis=0), "input_std": features[train].std(axis=0) + 1e-6}
+        if with_pca:
+            means, comps, scales = zip(*(pca.result(self.n_components) for pca in pcas))
+            basis.update(pca_mean=np.stack(means), pca_components=np.stack(comps), pca_scale=np.asarray(scales))
         return basis, asr_sum / len(train)
 
     def treatment(self) -> dict:
@@ -202,6 +221,7 @@ class SurrogateDataModule(SplitDataModule):
                 "input_mean": self.basis["input_mean"].tolist(),
                 "input_std": self.basis["input_std"].tolist(),
                 "pca_components": int(self.n_components),
+                "basis_fitted_on": self.basis_source,
                 "pca_scale": self.basis["pca_scale"].tolist(),
                 "read": how_read(self.in_memory, self.order),
             },
