@@ -1,6 +1,6 @@
 """`make bench` = `python -m benchmarks`: every table of BENCHMARKS.md, measured on this machine.
 
-    python -m benchmarks                  # all nine sections → BENCHMARKS.md (~1 h on 2 CPU cores: section 9 trains four retrievals)
+    python -m benchmarks                  # all ten sections → BENCHMARKS.md (~1.5 h on 2 CPU cores: section 9 trains four retrievals, 10 seven surrogates)
     python -m benchmarks --only 1,7       # some sections → runs/benchmarks/BENCHMARKS.md (the committed file stays whole)
     python -m benchmarks --only 8 --update  # remeasure some sections inside BENCHMARKS.md (each section says when it was measured)
     python -m benchmarks --quick          # tiny sizes, one repeat: checks that every section runs (the test suite does this)
@@ -23,8 +23,9 @@ from . import harness
 from .harness import ROOT, Context
 
 # run order: generation (4) makes the universes scaling (6) trains on; the rest read the default universe
-ORDER = ("startup", "mfu", "overhead", "loading", "generation", "physics_speed", "scaling", "streaming", "retrieval")
-NUMBER = {"overhead": 1, "loading": 2, "physics_speed": 3, "generation": 4, "startup": 5, "scaling": 6, "mfu": 7, "streaming": 8, "retrieval": 9}
+ORDER = ("startup", "mfu", "overhead", "loading", "generation", "physics_speed", "scaling", "streaming", "retrieval", "transfer")
+NUMBER = {"overhead": 1, "loading": 2, "physics_speed": 3, "generation": 4, "startup": 5, "scaling": 6, "mfu": 7, "streaming": 8, "retrieval": 9,
+          "transfer": 10}
 QUICK_UNIVERSE = 256  # planets of the default universe in --quick mode
 
 

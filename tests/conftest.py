@@ -69,6 +69,14 @@ def smoke_pipeline(tmp_path_factory, data_cache) -> Path:
     return report_path(res.stdout).parent
 
 
+def pytest_configure(config):
+    """Under pytest-xdist, one BLAS/OpenMP thread per process (inherited by the CLI subprocesses): the workers
+    share the cores instead of oversubscribing them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, "1")
+
+
 def pytest_collection_modifyitems(config, items):
     """Groups for `pytest -n N --dist loadgroup` (make test): a test file stays on one worker (its
     module fixtures are built once), and every file using the session's smoke pipeline shares one

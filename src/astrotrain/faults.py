@@ -8,6 +8,7 @@
     term:train-step:N      send itself SIGTERM as step N begins (rank 0 only: a preemption one rank sees)
     term:validation:N      … in the first validation batch at or after step N
     usr1:train-step:N      … SIGUSR1 (SLURM's warning signal) instead
+    kill:federated-round:K SIGKILL itself in federated round K, after the observatories trained, before aggregation
     nan:N                  the gradients of step N become NaN (once per process)
     nan:N:always           … and of every step after it
 
@@ -37,6 +38,13 @@ def spec() -> tuple[str, str, int, bool] | None:
 
 def kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fault_at(point: str, number: int) -> None:
+    """A numbered place outside the Lightning loop (e.g. a federated round) where `kill:<point>:<number>` strikes."""
+    fault = spec()
+    if fault is not None and fault[0] == "kill" and fault[1] == point and fault[2] == number:
+        kill_self()
 
 
 def fault_point(point: str, path: Path) -> None:

@@ -128,3 +128,18 @@ def test_bad_lineage_requests_name_the_key_and_write_nothing(parent, tmp_path, d
     assert res.returncode == 2, res.stderr[-2000:]
     assert named in res.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_checkpoint_from_before_the_init_section_resumes_only_with_the_default_one():
+    from astrotrain.config.loader import load_config
+    from astrotrain.config.schema import RESUME_SAFE_KEYS
+    from astrotrain.engine.runner import _before_init_section
+    from astrotrain.runs.checkpoints import config_fingerprint
+    from tests.conftest import SMOKE
+
+    config = load_config(SMOKE, [])[0].model_dump(mode="json")
+    old = {k: v for k, v in config.items() if k != "init"}
+    manifest = {"config": old, "config_fingerprint": config_fingerprint(old, RESUME_SAFE_KEYS)}
+    assert _before_init_section(manifest, config)
+    assert not _before_init_section(manifest, {**config, "init": {**config["init"], "lr_multiplier": 0.5}})
+    assert not _before_init_section(manifest, {**config, "run": {**config["run"], "seed": 7}})

@@ -105,7 +105,7 @@ def test_a_kill_mid_epoch_and_one_inside_a_checkpoint_write_resume_bitwise(tmp_p
 
 WRITER = """
 import sys, itertools, torch, io
-from astrotrain.engine.checkpoint import write_checkpoint
+from astrotrain.runs.checkpoints import write_checkpoint
 path, start = sys.argv[1], int(sys.argv[2])
 for version in itertools.count(start):
     buffer = io.BytesIO()

@@ -38,6 +38,7 @@ class ComponentSpec:
     datamodule: str | None = None  # "data:build_datamodule" — (cfg, universe) -> LightningDataModule
     module: str | None = None  # "module:build_module" — (cfg, datamodule) -> LightningModule
     loop: str | None = None  # "loop:train" — (cfg, universe, run_dir) -> metrics: a component with its own loop
+    loop_resumes: bool = False  # its loop checkpoints (checkpoints/last.ckpt) and continues: loop(..., resume=ckpt, manifest=...)
     check: str | None = None  # "loop:check" — (cfg): what it refuses before anything is written
     preflight: str | None = None  # "loop:check_environment" — (cfg): environment checks the pipeline makes before phase 1
     report: str | None = None  # "report:report" — (cfg, module, datamodule, run_dir) -> dict, after the test, on rank 0

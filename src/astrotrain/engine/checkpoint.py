@@ -1,18 +1,16 @@
 """Writing checkpoints: atomic writes with a sha256 manifest (a Lightning CheckpointIO).
 
 Every checkpoint `X.ckpt` is written to a temporary sibling, fsynced and renamed into place, then
-described by `X.ckpt.manifest.json` (sha256, size, step, the resolved config and its fingerprint);
-reading and verifying them is `runs/checkpoints.py`.
+described by `X.ckpt.manifest.json` (sha256, size, step, the resolved config and its fingerprint); writing,
+reading and verifying them is `runs/checkpoints.py` (the federation's server checkpoints use it too).
 """
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_write_json, staged_bytes
-from ..runs.checkpoints import load_verified, manifest_info_if_any, manifest_path
+from ..runs.checkpoints import load_verified, manifest_path, write_checkpoint
 
 
 def _make_checkpoint_io_class():
@@ -50,29 +48,3 @@ def _make_checkpoint_io_class():
 
 def make_checkpoint_io(config: dict, fingerprint: str):
     return _make_checkpoint_io_class()(config, fingerprint)
-
-
-def write_checkpoint(path: str | Path, data: bytes, entry: dict) -> None:
-    """Write checkpoint bytes and their manifest so that a kill at any instant leaves `path`
-    loadable — as the old checkpoint or the new one, each matching the manifest.
-
-    1. the bytes go to a temporary sibling (fsynced);
-    2. the manifest is replaced by one describing the new bytes and keeping the old entry as
-       `previous` (the file on disk is still the old one: it matches `previous`);
-    3. the temporary file is renamed over `path` (now it matches the main entry);
-    4. the manifest is rewritten without `previous`.
-    """
-    import hashlib
-
-    path = Path(path)
-    old = manifest_info_if_any(path)
-    new = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **entry}
-    with staged_bytes(path, data) as commit:
-        if old is not None:
-            atomic_write_json(manifest_path(path), {**new, "previous": {k: v for k, v in old.items() if k != "previous"}})
-        else:
-            atomic_write_json(manifest_path(path), new)
-        commit()
-    atomic_write_json(manifest_path(path), new)
-
-

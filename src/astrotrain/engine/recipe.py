@@ -108,17 +108,21 @@ class LightningRecipe:
 
 
 class LoopRecipe:
-    """A component with its own loop: `loop.py` has `check(cfg)` and `train(cfg, universe, run_dir) -> metrics`."""
+    """A component with its own loop: `loop.py` has `check(cfg)` and `train(cfg, universe, run_dir) -> metrics`
+    (with `spec.loop_resumes`: `train(..., resume=ckpt, manifest=...)`, checkpointing itself as it goes)."""
 
     keeps_run_dir_on_user_error = False  # its loop checks its inputs as it goes: a refused run leaves nothing
 
-    def __init__(self, spec, cfg):
+    def __init__(self, spec, cfg, config: dict, fingerprint: str):
         self.spec, self.cfg = spec, cfg
+        self.manifest = {"config_fingerprint": fingerprint, "config": config}
         self.loggers, self.is_global_zero = [], True
+        self.ckpt: Path | None = None
 
     def check(self, ckpt: Path | None) -> None:
-        if ckpt is not None:
+        if ckpt is not None and not self.spec.loop_resumes:
             raise UserError(f"component {self.spec.name} has no checkpoints to resume (its loop starts again from the beginning): start a new run")
+        self.ckpt = ckpt
         self.spec.resolve("check")(self.cfg)
 
     def setup(self, universe, run_dir: Path) -> dict:
@@ -127,7 +131,8 @@ class LoopRecipe:
 
     def fit(self, ckpt: Path | None) -> Fitted:
         started = time.perf_counter()
-        self.metrics = self.spec.resolve("loop")(self.cfg, self.universe, self.run_dir)
+        resumable = {"resume": ckpt, "manifest": self.manifest} if self.spec.loop_resumes else {}
+        self.metrics = self.spec.resolve("loop")(self.cfg, self.universe, self.run_dir, **resumable)
         rounds = self.metrics.get("rounds", 0)
         return Fitted(finished=True, record={"global_step": rounds, "epoch": rounds, "world_size": 1, "precision": "32-true",
                                              "train": {"wall_time_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak_rss_mb(), 1)}})
@@ -144,7 +149,7 @@ def make_recipe(spec, cfg, config: dict, fingerprint: str, resumed: dict, extra_
         if start is not None:
             raise UserError(f"component {spec.name} runs its own loop and has no weights to start from another run "
                             "(--init-from/--fork are for Lightning components; the federation starts from phase 2 with components.galactic.init=fusion)")
-        return LoopRecipe(spec, cfg)
+        return LoopRecipe(spec, cfg, config, fingerprint)
     return LightningRecipe(spec, cfg, config, fingerprint, resumed, extra_callbacks, with_report, start)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import timing
 from ..config.registry import get_component
-from ..config.schema import RESUME_SAFE_KEYS
+from ..config.schema import RESUME_SAFE_KEYS, InitConfig
 from ..errors import UserError
 from ..fsutil import atomic_write_json, atomic_write_text
 from ..hashing import sha256_json
@@ -46,6 +46,8 @@ class RunResult:
 def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Path:
     """Verify the checkpoint and that it was trained with this config (up to resume-safe keys)."""
     manifest = read_manifest(ckpt)
+    if manifest.get("config_fingerprint") != fingerprint and _before_init_section(manifest, config):
+        return run_dir_of(ckpt)
     if manifest.get("config_fingerprint") != fingerprint:
         diffs = [d for d in config_differences(manifest.get("config", {}), config) if not d.startswith(RESUME_SAFE_KEYS)]
         if not force:
@@ -55,6 +57,13 @@ def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Pat
                 "resume with the original settings, or pass --force-config-change to resume anyway"
             )
     return run_dir_of(ckpt)
+
+
+def _before_init_section(manifest: dict, config: dict) -> bool:
+    """A checkpoint written before the config had an `init` section, resumed with the default one: the same config."""
+    if "init" in manifest.get("config", {}) or config.get("init") != InitConfig().model_dump(mode="json"):
+        return False
+    return config_fingerprint({k: v for k, v in config.items() if k != "init"}, RESUME_SAFE_KEYS) == manifest.get("config_fingerprint")
 
 
 def train_component(cfg, overrides: dict, resume: str | None = None, force_config_change: bool = False,

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..fsutil import atomic_write_json, staged_bytes
 from ..hashing import sha256_file, sha256_json
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -132,3 +133,29 @@ def newest_checkpoint(folder: Path) -> Path | None:
         if step > best_step or (step == best_step and path.name == "last.ckpt"):
             best, best_step = path, step
     return best
+
+
+def write_checkpoint(path: str | Path, data: bytes, entry: dict) -> None:
+    """Write checkpoint bytes and their manifest so that a kill at any instant leaves `path`
+    loadable — as the old checkpoint or the new one, each matching the manifest.
+
+    1. the bytes go to a temporary sibling (fsynced);
+    2. the manifest is replaced by one describing the new bytes and keeping the old entry as
+       `previous` (the file on disk is still the old one: it matches `previous`);
+    3. the temporary file is renamed over `path` (now it matches the main entry);
+    4. the manifest is rewritten without `previous`.
+    """
+    import hashlib
+
+    path = Path(path)
+    old = manifest_info_if_any(path)
+    new = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **entry}
+    with staged_bytes(path, data) as commit:
+        if old is not None:
+            atomic_write_json(manifest_path(path), {**new, "previous": {k: v for k, v in old.items() if k != "previous"}})
+        else:
+            atomic_write_json(manifest_path(path), new)
+        commit()
+    atomic_write_json(manifest_path(path), new)
+
+

@@ -64,6 +64,8 @@ def test_an_instrument_averages_within_its_pixels_adds_its_noise_and_marks_what_
     ({"strategy": "krum", "krum_malicious": 2}, "krum with krum_malicious=2 needs at least 7 observatories"),
     ({"min_train_nodes": 9}, "min_train_nodes=9 exceeds the 5 observatories"),
     ({"failing_observatory": 5}, "failing_observatory=5 but there are 5 observatories"),
+    ({"client_cpus": 4, "simulation_cpus": 2}, "client_cpus=4.0 exceeds simulation_cpus=2: no observatory could start"),
+    ({"client_gpus": 0.25}, "client_gpus=0.25 needs simulation_gpus of at least 1"),
 ])
 def test_inconsistent_federation_settings_are_config_errors(override, message):
     with pytest.raises(ValueError, match=message):

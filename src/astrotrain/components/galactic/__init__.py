@@ -18,6 +18,7 @@ SPEC = ComponentSpec(
     config=GalacticConfig,
     phase="galactic",
     loop="loop:train",
+    loop_resumes=True,
     check="loop:check",
     preflight="loop:check_environment",
     science_metrics=("score", "accuracy", "biosphere_roc_auc", "habitable_fraction_mae"),

@@ -5,9 +5,10 @@ ClientApp (one per observatory, `partition-id` of its node config = its index):
             fault injection from the config: `failing_observatory` raises, `poisoned_observatory`
             replies w_global + poison_scale · (w_local − w_global) (sign-flipped and scaled).
   @evaluate its own validation planets scored with the global weights (per-observatory metrics).
-ServerApp: the configured strategy (`flwr.serverapp.strategy`) run with `strategy.start`, scored
-  after every round on the held-out planets (`evaluate_fn`), every reply's metrics recorded per
-  observatory (`RoundLog`), the result written to `federation_result.json` + the final weights.
+ServerApp: the configured strategy (`flwr.serverapp.strategy`) run round by round (`rounds.run_rounds`,
+  Flower's `Strategy.start` loop, checkpointed after every round and resumable), scored after every
+  round on the held-out planets, every reply's metrics recorded per observatory (`RoundLog`), the
+  result written to `federation_result.json` + the final weights.
 
 Both read their settings either from the `Settings` they are built with (simulation) or from
 the file named by the run config's `federation` key (deployment: `flwr run` ships the app,
@@ -17,7 +18,6 @@ each SuperNode holds its own shard).
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,11 +26,12 @@ from ...fsutil import atomic_write_json
 from .config import GalacticConfig
 from .data import FUSION_TRUNK_FILE, HELD_OUT_FILE, load_shard, shard_path
 from .model import build_trunk, held_out_metrics, local_update, trunk_state
+from .observatory_state import gaussian_dp_epsilon, record_round, state_before
+from .rounds import load_server_state, run_rounds, save_server_state, say, seed_generators
 
 SETTINGS_FILE = "federation.json"
 RESULT_FILE = "federation_result.json"
 GLOBAL_WEIGHTS_FILE = "global_model.safetensors"
-log = logging.getLogger("astrotrain.galactic")
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Settings:
     galactic: dict  # components.galactic, as JSON
     fusion_config: dict  # the fusion run's MasterConfig, as JSON
     feature_dims: dict[str, int] = field(default_factory=dict)
+    resume: str | None = None  # a server checkpoint (rounds.CHECKPOINT) to continue from
+    manifest: dict = field(default_factory=dict)  # what every server checkpoint's manifest records (config, its fingerprint)
 
     def save(self) -> Path:
         path = Path(self.folder) / SETTINGS_FILE
@@ -89,15 +92,23 @@ def make_client_app(fixed: Settings | None = None):
         module = settings.trunk()
         global_state = msg.content["arrays"].to_torch_state_dict()
         module.model.load_state_dict(global_state)
-        shard = load_shard(shard_path(settings.folder, k))["train"]
-        seed = settings.seed * 1_000_003 + int(config["server-round"]) * 1009 + k
+        server_round, path = int(config["server-round"]), shard_path(settings.folder, k)
+        shard = load_shard(path)["train"]
+        seed = settings.seed * 1_000_003 + server_round * 1009 + k
         stats = local_update(module, shard, gc.local_epochs, gc.batch_size, gc.lr, gc.weight_decay,
                              float(config.get("proximal-mu", 0.0)), seed)
         state = trunk_state(module)
         if gc.poisoned_observatory == k:
             state = {name: global_state[name] + gc.poison_scale * (w - global_state[name]) for name, w in state.items()}
-        metrics = MetricRecord({"num-examples": len(shard["state"]), "train_loss": stats["train_loss"], "observatory": k})
-        return Message(content=RecordDict({"arrays": ArrayRecord(state), "metrics": metrics}), reply_to=msg)
+        own = state_before(context, path, server_round)
+        private = "clipping_norm" in config  # the server adds Gaussian noise to the clipped updates
+        own = {"last_round": server_round, "rounds_trained": own["rounds_trained"] + 1, "local_steps": own["local_steps"] + stats["steps"],
+               "dp_rounds": own["dp_rounds"] + int(private)}
+        record_round(context, path, own)
+        metrics = {"num-examples": len(shard["state"]), "train_loss": stats["train_loss"], "observatory": k, "rounds_trained": own["rounds_trained"]}
+        if private:
+            metrics["dp_epsilon"] = gaussian_dp_epsilon(own["dp_rounds"], gc.dp_noise_multiplier, gc.dp_delta)
+        return Message(content=RecordDict({"arrays": ArrayRecord(state), "metrics": MetricRecord(metrics)}), reply_to=msg)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
@@ -174,8 +185,9 @@ def make_server_app(fixed: Settings | None = None):
 
 
 def server_main(settings: Settings, grid) -> None:
-    """The federation on `grid`: strategy.start over the rounds, then the result and final weights."""
-    from flwr.app import ArrayRecord, MetricRecord
+    """The federation on `grid`: the strategy's rounds (checkpointed after each; resumed from `settings.resume`),
+    then the result and final weights."""
+    from flwr.app import ArrayRecord
     from safetensors.torch import save_file
 
     gc = settings.config()
@@ -185,21 +197,28 @@ def server_main(settings: Settings, grid) -> None:
     rounds = RoundLog()
     strategy = make_strategy(gc, rounds, len(gc.observatories))
     scores: dict[int, dict] = {}
+    seed_generators(settings.seed)  # Flower samples nodes with `random`, its DP wrappers draw noise with numpy
+    done, arrays = 0, ArrayRecord(initial)
+    if settings.resume:
+        done, weights = load_server_state(Path(settings.resume), scores, rounds)
+        arrays = ArrayRecord(weights)
+        say("federation resumed after round %d of %d from %s", done, gc.rounds, settings.resume)
 
-    def score(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+    def score(server_round: int, arrays: ArrayRecord) -> None:
         module.model.load_state_dict(arrays.to_torch_state_dict())
         scores[server_round] = held_out_metrics(module, held_out)
         rounds.current = server_round + 1
-        return MetricRecord(scores[server_round])
 
-    result = strategy.start(grid=grid, initial_arrays=ArrayRecord(initial), num_rounds=gc.rounds, timeout=gc.round_timeout_s, evaluate_fn=score)
-    final = result.arrays.to_torch_state_dict() if len(result.arrays) else initial  # no round aggregated: the initial weights
+    def checkpoint(server_round: int, arrays: ArrayRecord) -> None:
+        save_server_state(Path(settings.folder), server_round, arrays.to_torch_state_dict(), scores, rounds, settings.manifest)
+
+    final = run_rounds(strategy, grid, arrays, done + 1, gc.rounds, gc.round_timeout_s, score, checkpoint).to_torch_state_dict()
     save_file({k: v.contiguous() for k, v in final.items()}, str(Path(settings.folder) / GLOBAL_WEIGHTS_FILE))
     atomic_write_json(Path(settings.folder) / RESULT_FILE, {
         "held_out": {str(r): m for r, m in sorted(scores.items())},  # round 0: the initial weights
-        "observatory_train": {str(r): m for r, m in rounds.train.items()},  # rounds whose aggregation was skipped are absent
-        "observatory_evaluate": {str(r): m for r, m in rounds.evaluate.items()},
+        "observatory_train": {str(r): m for r, m in sorted(rounds.train.items())},  # rounds whose aggregation was skipped are absent
+        "observatory_evaluate": {str(r): m for r, m in sorted(rounds.evaluate.items())},
         "model_bytes": sum(v.numel() * v.element_size() for v in initial.values()),
         "observatories": len(gc.observatories),
     })
-    log.info("federation finished: %d rounds, held-out score %.4f", gc.rounds, scores[max(scores)]["score"])
+    say("federation finished: %d rounds, held-out score %.4f", gc.rounds, scores[max(scores)]["score"])

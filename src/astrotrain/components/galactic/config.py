@@ -53,7 +53,12 @@ class GalacticConfig(Section):
     round_timeout_s: float = Field(600.0, gt=0, description="seconds a round waits for replies; a silent observatory is left out")
     dp_noise_multiplier: float | None = Field(None, ge=0, description="client-side DP (fixed clipping): Gaussian noise σ / clipping norm; null = off")
     dp_clipping_norm: float = Field(1.0, gt=0, description="client-side DP: L2 bound on each observatory's update")
+    dp_delta: float = Field(1e-5, gt=0, lt=1, description="client-side DP: δ of the (ε, δ) budget each observatory reports (RDP accountant)")
     backend: Literal["ray", "inprocess"] = Field("ray", description="simulation engine: Flower's Ray backend (extra: federated), or in-process")
+    client_cpus: float = Field(1.0, gt=0, description="ray: CPU cores one virtual observatory holds (Ray runs as many at once as fit)")
+    client_gpus: float = Field(0.0, ge=0, description="ray: share of a GPU one virtual observatory holds (0.25: four per GPU)")
+    simulation_cpus: int | None = Field(None, ge=1, description="ray: cores the simulation may use in all; null = every core of this machine")
+    simulation_gpus: int = Field(0, ge=0, description="ray: GPUs the simulation may use in all")
     failing_observatory: int | None = Field(None, ge=0, description="fault injection: this observatory raises in every training round")
     poisoned_observatory: int | None = Field(None, ge=0, description="fault injection: this observatory sends a poisoned update")
     poison_scale: float = Field(-10.0, description="poisoned update = poison_scale × its honest update (−10: sign-flipped and scaled)")
@@ -69,6 +74,10 @@ class GalacticConfig(Section):
             raise ValueError(f"min_train_nodes={self.min_train_nodes} exceeds the {k} observatories")
         if self.strategy == "krum" and k < 2 * self.krum_malicious + 3:
             raise ValueError(f"krum with krum_malicious={self.krum_malicious} needs at least {2 * self.krum_malicious + 3} observatories, got {k}")
+        if self.simulation_cpus is not None and self.client_cpus > self.simulation_cpus:
+            raise ValueError(f"client_cpus={self.client_cpus} exceeds simulation_cpus={self.simulation_cpus}: no observatory could start")
+        if self.client_gpus > self.simulation_gpus:
+            raise ValueError(f"client_gpus={self.client_gpus} needs simulation_gpus of at least 1 (got {self.simulation_gpus})")
         names = [o.name for o in self.observatories]
         if len(set(names)) != len(names):
             raise ValueError(f"observatory names must differ: {names}")

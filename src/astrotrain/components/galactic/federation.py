@@ -8,14 +8,15 @@
     metrics     federated vs central on the held-out planets, rounds to 95 % of the central
                 score, communication per round, per-observatory curves; plots into plots/
 
-A federation that stops part-way is started again from round 1 (rounds are minutes); Flower's
-strategies have no mid-run state to resume from.
+The ServerApp checkpoints after every round (`rounds.py`); `--resume` continues a killed federation
+at the next round and ends bitwise equal to an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -30,13 +31,18 @@ from .inprocess import make_local_grid
 from .model import held_out_metrics, local_update
 
 
-def run_federation(cfg, universe, folder: Path) -> dict:
-    """Run phase 4 into `folder`; returns the metrics (also written to metrics.json by the caller)."""
+def run_federation(cfg, universe, folder: Path, resume: Path | None = None, manifest: dict | None = None) -> dict:
+    """Run phase 4 into `folder` (from the server checkpoint `resume`, when given); returns the metrics
+    (also written to metrics.json by the caller). `manifest`: what each server checkpoint records."""
+    import torch
+
     gc = cfg.components.galactic
+    torch.use_deterministic_algorithms(cfg.run.deterministic)  # as the Trainer does for the Lightning components
     started = time.perf_counter()
     summary = build_shards(cfg, universe, folder)
     settings = apps.Settings(folder=str(folder), seed=cfg.run.seed, galactic=gc.model_dump(mode="json"),
-                             fusion_config=summary.pop("fusion_config").model_dump(mode="json"), feature_dims=summary["feature_dims"])
+                             fusion_config=summary.pop("fusion_config").model_dump(mode="json"), feature_dims=summary["feature_dims"],
+                             resume=str(resume) if resume else None, manifest=manifest or {})
     settings.save()
     setup_s = time.perf_counter() - started
 
@@ -60,8 +66,11 @@ def federate(settings: "apps.Settings", backend: str, n_observatories: int) -> N
         return
     from flwr.simulation import run_simulation
 
+    gc = settings.config()
     run_simulation(server_app=server, client_app=client, num_supernodes=n_observatories,
-                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": {"num_cpus": 2, "include_dashboard": False}})
+                   backend_config={"client_resources": {"num_cpus": gc.client_cpus, "num_gpus": gc.client_gpus},
+                                   "init_args": {"num_cpus": gc.simulation_cpus or os.cpu_count() or 1,
+                                                 "num_gpus": gc.simulation_gpus, "include_dashboard": False}})
     if not (Path(settings.folder) / apps.RESULT_FILE).is_file():
         raise RuntimeError(f"the Flower simulation ended without a result ({apps.RESULT_FILE}); see its log above")
 
@@ -102,6 +111,8 @@ def summarise(gc, summary: dict, result: dict, central: dict, fusion: dict | Non
         "model_mb": mb, "communication_mb_per_round": float(np.mean(per_round_mb)),
         "failed_train_replies": int(sum(k - n for n in aggregated.values())),
         "rounds_without_aggregation": gc.rounds - len(aggregated),  # DP wrappers skip a round with any failed reply
+        **({"dp_epsilon_max": max(m["dp_epsilon"] for ms in result["observatory_train"].values() for m in ms)}
+           if gc.dp_noise_multiplier is not None and result["observatory_train"] else {}),  # the largest budget an observatory spent
         **({f"phase2_fusion_{key}": fusion[key] for key in ("score", "accuracy")} if fusion else {}),
         **{f"{key.removesuffix('_s')}_wall_time_s": round(value, 1) for key, value in times.items()},
     }

@@ -36,8 +36,8 @@ def check_environment(cfg) -> None:
                         "or use components.galactic.backend=inprocess")
 
 
-def train(cfg, universe, run_dir: Path) -> dict:
-    metrics = run_federation(cfg, universe, run_dir)
+def train(cfg, universe, run_dir: Path, resume: Path | None = None, manifest: dict | None = None) -> dict:
+    metrics = run_federation(cfg, universe, run_dir, resume, manifest)
     result = json.loads((run_dir / RESULT_FILE).read_text())
     write_round_table(run_dir, metrics, result, [o.name for o in cfg.components.galactic.observatories])
     plot_rounds(run_dir, metrics, json.loads((run_dir / "rounds.json").read_text()))
