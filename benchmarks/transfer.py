@@ -1,10 +1,11 @@
 """10. Transfer: the surrogate pretrained on the CLERO universe, fine-tuned on a few runs of another climate model.
 
 The "other climate model" is CLERO's fields under a documented systematic change, because a real second
-GCM cannot run here: ExoPlaSim (PlaSim, T21) builds with apt's gfortran but needs minutes of a core per
-model year and decades of spin-up per planet, far from the ~200 runs this table needs on 2 cores (the
-closing note of issue #30 gives the measured figures). The change is two differences real GCMs show
-for the same planet (Yang et al. 2019, ApJ 875, 46: a model intercomparison of exactly these planets):
+GCM cannot run here at this scale: ExoPlaSim 3.4.2 (PlaSim) builds with apt's gfortran (275 s) and runs,
+but one model year at T21 with 10 layers took 445 s of one core (measured on this 2-core machine, under
+load), and a planet needs a decade or more of spin-up to equilibrate: ~200 runs would take about a week.
+The change is two differences real GCMs show for the same planet (Yang et al. 2019, ApJ 875, 46: a model
+intercomparison of exactly these planets):
 
 - **heat transport**: a more efficient atmosphere/ocean — surface temperature contrasts to the global
   mean shrink by η = 0.3 (a diffusive energy-balance model's contrast falls as 1/(1 + D/B) as its
