@@ -158,6 +158,8 @@ def run(ctx: Context) -> Section:
                       [["pretrained, no fine-tuning (zero-shot)", f"{zero_shot:.2f} K"],
                        ["the change itself: CLERO's maps vs the other model's", f"{change:.2f} K"]])],
         notes=[f"{sizes['held_out']} held-out runs of the other model; {sizes['steps']} optimiser steps for every fine-tuned and scratch run; "
-               f"pretrained {sizes['pretrain_epochs']} epochs on the default universe"],
+               f"pretrained {sizes['pretrain_epochs']} epochs on the default universe",
+               f"the scratch arm takes the same {sizes['steps']} optimiser steps as the fine-tuning: the table measures what pretraining buys "
+               "at equal fine-tuning compute, not the best a model trained from scratch reaches"],
         results=results,
     )

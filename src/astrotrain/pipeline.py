@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config.registry import phase_components, specs
-from .config.schema import PHASE_NAMES, RESUME_SAFE_KEYS
+from .config.schema import PHASE_NAMES, RESUME_SAFE_KEYS, MasterConfig
 from .engine.provenance import collect_provenance
 from .engine.runner import train_component
 from .errors import UserError
 from .fsutil import atomic_write_json, atomic_write_text
 from .report.html import write_report
 from .runs import layout as rd
-from .runs.checkpoints import config_differences, config_fingerprint, newest_checkpoint
+from .runs.checkpoints import config_differences, config_fingerprint, newest_checkpoint, same_config_but_newer_schema
 from .runs.layout import PHASE_DIRS, is_pipeline_run, phase_run_dir
 from .universe.generate import universe_path
 
@@ -218,7 +218,9 @@ def check_pipeline(cfg) -> None:
 def check_same_config(root: Path, config: dict, force: bool) -> None:
     """Refuse to resume a pipeline run under a different config (up to resume-safe keys) unless forced."""
     old = json.loads(json.dumps(_read_yaml(root / rd.CONFIG_FILE)))
-    if config_fingerprint(old, RESUME_SAFE_KEYS) != config_fingerprint(config, RESUME_SAFE_KEYS) and not force:
+    old_fingerprint = config_fingerprint(old, RESUME_SAFE_KEYS)
+    newer_schema = same_config_but_newer_schema(old, old_fingerprint, config, RESUME_SAFE_KEYS, MasterConfig().model_dump(mode="json"))
+    if old_fingerprint != config_fingerprint(config, RESUME_SAFE_KEYS) and not newer_schema and not force:
         diffs = [d for d in config_differences(old, config) if not d.startswith(RESUME_SAFE_KEYS)]
         shown = "\n".join(f"  - {d}" for d in diffs[:20]) or "  (fingerprints differ)"
         raise UserError(f"pipeline run {root} was started with a different config:\n{shown}\n"

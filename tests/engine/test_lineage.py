@@ -83,7 +83,10 @@ def test_init_from_loads_by_name_reports_what_does_not_fit_freezes_and_scales_le
     lineage = json.loads((child / "provenance.json").read_text())["lineage"]
     fresh = {f["name"]: f for f in lineage["fresh"]}
     assert fresh["model.encoder.layers.1.linear1.weight"]["parent_shape"] is None  # a layer the parent lacks
-    assert fresh["model.pca_components"]["shape"][1] == 6 and fresh["model.pca_components"]["parent_shape"][1] == 8  # fewer PCA modes
+    # fewer PCA modes: the basis cannot be the parent's, so this run fits its own, and all of it stays this run's
+    assert fresh["model.pca_components"]["shape"][1] == 6 and fresh["model.pca_components"]["parent_shape"][1] == 8
+    assert lineage["treatment"] == "fitted on this run's training split"
+    assert fresh["model.pca_scale"]["parent_shape"] == fresh["model.pca_scale"]["shape"]  # same shape, yet not the parent's
     assert "model.encoder.layers.0.linear1.weight" not in fresh and lineage["skipped"] == []
     assert lineage["frozen"] == ["model.tokenizer.bias", "model.tokenizer.identity", "model.tokenizer.weight"]
     assert f"weights: init from {parent.name}@13" in res.stdout
@@ -121,6 +124,9 @@ def test_strict_init_refuses_a_reshaped_model_before_writing_and_accepts_the_sam
     (["--fork"], "--fork goes with --resume"),
     (["--init-from", "PARENT", "init.freeze=[model.no_such_module]"], "init.freeze: 'model.no_such_module'"),
     (["--init-from", "PARENT", "--component", "evolution"], "a surrogate model, this run trains evolution"),
+    (["--init-from", "PARENT", "init.freeze=[model]"], "freezes every parameter"),
+    (["--resume", "PARENT", "--fork", "components.surrogate.lr=0.01"], "components.surrogate.lr would not take effect"),
+    (["--resume", "PARENT", "--fork", "components.surrogate.n_layers=2"], "--fork restores"),  # another architecture
 ])
 def test_bad_lineage_requests_name_the_key_and_write_nothing(parent, tmp_path, data_cache, extra, named):
     extra = [str(parent) if e == "PARENT" else e for e in extra]
@@ -130,16 +136,37 @@ def test_bad_lineage_requests_name_the_key_and_write_nothing(parent, tmp_path, d
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_a_checkpoint_from_before_the_init_section_resumes_only_with_the_default_one():
+def test_a_run_written_before_the_schema_gained_keys_resumes_when_they_keep_their_defaults():
+    """The master config as the release before `init` and the galactic resource keys wrote it (a real file of
+    that commit): the same config today, unless a new key is given another value."""
     from astrotrain.config.loader import load_config
-    from astrotrain.config.schema import RESUME_SAFE_KEYS
-    from astrotrain.engine.runner import _before_init_section
-    from astrotrain.runs.checkpoints import config_fingerprint
-    from tests.conftest import SMOKE
+    from astrotrain.config.schema import RESUME_SAFE_KEYS, MasterConfig
+    from astrotrain.runs.checkpoints import config_fingerprint, same_config_but_newer_schema
 
-    config = load_config(SMOKE, [])[0].model_dump(mode="json")
-    old = {k: v for k, v in config.items() if k != "init"}
-    manifest = {"config": old, "config_fingerprint": config_fingerprint(old, RESUME_SAFE_KEYS)}
-    assert _before_init_section(manifest, config)
-    assert not _before_init_section(manifest, {**config, "init": {**config["init"], "lr_multiplier": 0.5}})
-    assert not _before_init_section(manifest, {**config, "run": {**config["run"], "seed": 7}})
+    old_file = Path(__file__).parent / "data" / "master_training_337665a.yaml"
+    old = yaml.safe_load(old_file.read_text())
+    assert "init" not in old and "client_cpus" not in old["components"]["galactic"]
+    defaults = MasterConfig().model_dump(mode="json")
+    config = load_config(old_file, [])[0].model_dump(mode="json")
+    assert config_fingerprint(config, RESUME_SAFE_KEYS) != config_fingerprint(old, RESUME_SAFE_KEYS)  # the schema did grow
+    assert same_config_but_newer_schema(old, config_fingerprint(old, RESUME_SAFE_KEYS), config, RESUME_SAFE_KEYS, defaults)
+    for changed in ({**config, "init": {**config["init"], "lr_multiplier": 0.5}}, {**config, "run": {**config["run"], "seed": 7}}):
+        assert not same_config_but_newer_schema(old, config_fingerprint(old, RESUME_SAFE_KEYS), changed, RESUME_SAFE_KEYS, defaults)
+
+
+@pytest.mark.slow
+def test_an_init_from_run_resumes_bitwise_with_its_frozen_modules_lr_scales_and_adopted_basis(parent, tmp_path, data_cache):
+    start = ("--init-from", str(parent), "init.freeze=[model.tokenizer]", "init.lr_multiplier=0.25")
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    for folder, extra in ((whole, ()), (stopped, STOP)):
+        folder.mkdir()
+        res = run_cli(smoke_args(folder, data_cache, *SHORT, *start, *extra), cwd=folder)
+        assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (stopped / "runs").iterdir()
+    assert json.loads((run / "provenance.json").read_text())["lineage"]["treatment"] == "adopted from the parent"
+    res = run_cli(["--resume", str(run), "trainer.stop_after_steps=null"], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (reference,) = (whole / "runs").iterdir()
+    ours, theirs = load_verified(run / "checkpoints" / "last.ckpt"), load_verified(reference / "checkpoints" / "last.ckpt")
+    assert_same_tree(ours["state_dict"], theirs["state_dict"])
+    assert_same_tree(ours["optimizer_states"], theirs["optimizer_states"])

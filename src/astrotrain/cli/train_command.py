@@ -90,7 +90,7 @@ def run_train(args: argparse.Namespace) -> int:
             from ..pipeline import check_same_config
 
             check_same_config(Path(args.resume), cfg.model_dump(mode="json"), args.force_config_change)
-        elif args.resume:
+        elif args.resume and not args.fork:  # a fork may change the config: the run checks what it may not
             from ..config.schema import RESUME_SAFE_KEYS
             from ..engine.runner import check_resume
             from ..runs.checkpoints import config_fingerprint, resolve_resume_target

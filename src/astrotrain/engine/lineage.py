@@ -23,6 +23,8 @@ from ..errors import UserError
 from ..runs import layout as rd
 from ..runs.checkpoints import config_differences, load_verified, read_manifest, resolve_resume_target
 
+ADOPTED = "adopted from the parent"  # lineage.treatment: the data treatment (normalisation, basis) is the parent's
+
 
 @dataclass
 class Parent:
@@ -46,16 +48,25 @@ class Start:
     treatment_state: dict | None = None  # the state a datamodule adopts its fitted treatment from (`adopt_treatment`)
     inherited: dict | None = None  # resuming or forking an --init-from run: its frozen modules and learning rates again
     fork: dict | None = None  # --fork: the record (the weights are the checkpoint's, restored by Lightning)
+    fork_state: dict | None = None  # --fork: the checkpoint's state dict, to refuse another architecture before Lightning does
 
     def before_module(self, datamodule) -> None:
-        """A component whose datamodule computes targets with fitted statistics takes the parent's (e.g. the surrogate's PCA basis)."""
-        if self.treatment_state is not None and hasattr(datamodule, "adopt_treatment"):
+        """A component whose datamodule computes targets with fitted statistics takes the parent's (e.g. the surrogate's
+        PCA basis): always for --init-from (where grids match), and on resuming or forking a run that did."""
+        adopted_before = self.inherited is None or self.inherited.get("treatment") == ADOPTED
+        if self.treatment_state is not None and adopted_before and hasattr(datamodule, "adopt_treatment"):
             datamodule.adopt_treatment(self.treatment_state)
 
-    def after_module(self, module, init_cfg) -> dict | None:
+    def after_module(self, module, init_cfg, datamodule) -> dict | None:
         """The lineage record of a new run (None when resuming)."""
+        self.treatment_state = None  # the parent's state is not needed past here: free it
+        if self.fork_state is not None:
+            check_same_architecture(module, self.fork_state, self.fork["checkpoint"])
+            self.fork_state = None
         if self.weights is not None:
-            return initialise_from(module, self.weights, init_cfg)
+            record = initialise_from(module, self.weights, init_cfg, datamodule)
+            self.weights = None
+            return record
         if self.inherited is not None:
             reapply(module, self.inherited)
         return {**self.fork, **({"init": self.inherited} if self.inherited else {})} if self.fork else None
@@ -69,6 +80,8 @@ def plan_start(cfg, component: str, ckpt: Path | None, fork: bool, config: dict)
         parent = load_parent(cfg.init.checkpoint, component)
         return Start(weights=parent, treatment_state=parent.state)
     manifest = read_manifest(ckpt)
+    if fork:
+        check_fork_changes(manifest.get("config", {}), config)
     if fork and manifest.get("config", {}).get("init") not in (None, config["init"]):
         raise UserError("--fork continues the exact state, frozen modules and learning rates included: it cannot change init.* "
                         f"(changed: {', '.join(d.split(':')[0] for d in config_differences(manifest['config']['init'], config['init']))}); "
@@ -76,8 +89,25 @@ def plan_start(cfg, component: str, ckpt: Path | None, fork: bool, config: dict)
     inherited = init_record_of(ckpt.parent.parent)
     if inherited is None and not fork:
         return None
-    return Start(treatment_state=load_verified(ckpt)["state_dict"] if inherited else None, inherited=inherited,
-                 fork=fork_record(ckpt, manifest, config) if fork else None)
+    state = load_verified(ckpt)["state_dict"]
+    return Start(treatment_state=state if inherited else None, inherited=inherited,
+                 fork=fork_record(ckpt, manifest, config) if fork else None, fork_state=state if fork else None)
+
+
+RESTORED_BY_THE_CHECKPOINT = ("lr", "weight_decay", "warmup_steps", "min_lr_ratio", "encoder_lr_ratio")  # optimiser and schedule state
+
+
+def check_fork_changes(old: dict, config: dict) -> None:
+    """A fork restores the optimiser and its schedule: a changed learning rate or schedule would not take effect."""
+    changed = [d.split(":")[0] for d in config_differences(old, config)]
+    lost = [key for key in changed if key.rsplit(".", 1)[-1] in RESTORED_BY_THE_CHECKPOINT]
+    if lost:
+        raise UserError(f"--fork restores the optimiser and LR schedule of its checkpoint exactly, so {', '.join(lost)} would not "
+                        "take effect; fork without changing them, or start a new run (a new optimiser and schedule) with --init-from")
+    longer = [key for key in changed if key.endswith(("max_epochs", "max_steps"))]
+    if longer:
+        print(f"--fork: {', '.join(longer)} changed; the LR schedule is the checkpoint's, planned for the parent's length "
+              "(steps beyond it run at its floor)")
 
 
 def init_checkpoint(target: str, component: str) -> Path:
@@ -105,17 +135,29 @@ def load_parent(target: str, component: str) -> Parent:
     if trained is not None and trained != component:
         raise UserError(f"--init-from {target}: its checkpoint {ckpt} is a {trained} model, this run trains {component}; "
                         f"pass a {component} run (or train --component {trained})")
-    return Parent(ckpt, manifest, load_verified(ckpt)["state_dict"])
+    checkpoint = load_verified(ckpt)
+    if "state_dict" not in checkpoint:
+        raise UserError(f"--init-from {target}: {ckpt} holds no model weights to load by name (a federation's server checkpoint?); "
+                        "pass a Lightning component's run or checkpoint")
+    return Parent(ckpt, manifest, checkpoint["state_dict"])
 
 
-def initialise_from(module, parent: Parent, init_cfg) -> dict:
-    """Load `parent`'s weights into `module` by name; freeze and mark learning rates. Returns the lineage record."""
+def initialise_from(module, parent: Parent, init_cfg, datamodule=None) -> dict:
+    """Load `parent`'s weights into `module` by name; freeze and mark learning rates. Returns the lineage record.
+
+    Buffers the datamodule fitted itself (`fitted_buffers`, where it could not adopt the parent's treatment:
+    another grid, another number of PCA modes) stay this run's: its targets were computed with them."""
     own = module.state_dict()
+    adopted = getattr(datamodule, "treatment_adopted", None)
+    refitted = set(getattr(datamodule, "fitted_buffers", ())) if adopted is False else set()
     fresh, skipped = [], []
     loaded = {}
     for name, value in own.items():
         theirs = parent.state.get(name)
-        if theirs is None:
+        if name in refitted:
+            fresh.append({"name": name, "shape": list(value.shape), "parent_shape": None if theirs is None else list(theirs.shape),
+                          "why": "fitted on this run's training split"})
+        elif theirs is None:
             fresh.append({"name": name, "shape": list(value.shape), "parent_shape": None})
         elif tuple(theirs.shape) != tuple(value.shape):
             fresh.append({"name": name, "shape": list(value.shape), "parent_shape": list(theirs.shape)})
@@ -131,8 +173,21 @@ def initialise_from(module, parent: Parent, init_cfg) -> dict:
     module.load_state_dict(loaded, strict=False)
     frozen = freeze(module, init_cfg.freeze)
     mark_learning_rates(module, {f["name"] for f in fresh}, frozen, init_cfg.lr_multiplier)
+    treatment = {True: ADOPTED, False: "fitted on this run's training split"}.get(adopted, "none fitted from data")
     return {"kind": "init_from", **parent.record(), "loaded": len(loaded), "fresh": fresh, "skipped": skipped,
-            "frozen": frozen, "lr_multiplier": init_cfg.lr_multiplier}
+            "frozen": frozen, "lr_multiplier": init_cfg.lr_multiplier, "treatment": treatment}
+
+
+def check_same_architecture(module, state: dict, checkpoint: str) -> None:
+    """A fork restores the exact state: the model must be the checkpoint's, name for name and shape for shape."""
+    own = module.state_dict()
+    differ = [f"{name}: here {list(value.shape)}, checkpoint {list(state[name].shape) if name in state else 'absent'}"
+              for name, value in own.items() if name not in state or tuple(state[name].shape) != tuple(value.shape)]
+    differ += [f"{name}: in the checkpoint only" for name in state if name not in own]
+    if differ:
+        shown = "\n".join(f"  - {d}" for d in differ[:15])
+        raise UserError(f"--fork restores {checkpoint} exactly, but this config builds another model:\n{shown}\n"
+                        "fork with the parent's architecture, or start a new run from its weights with --init-from")
 
 
 def freeze(module, names: list[str]) -> list[str]:
@@ -146,6 +201,8 @@ def freeze(module, names: list[str]) -> list[str]:
             raise UserError(f"init.freeze: {prefix!r} names no module of this {type(module).__name__}; its modules include: "
                             f"{', '.join(modules[:20])}")
         frozen += matched
+    if len(set(frozen)) == len(params):
+        raise UserError(f"init.freeze={names} freezes every parameter: nothing would train; name fewer modules")
     for name in frozen:
         params[name].requires_grad_(False)
     return sorted(set(frozen))

@@ -53,7 +53,7 @@ class LightningRecipe:
         if self.start is not None:
             self.start.before_module(self.datamodule)
         self.module = self.spec.resolve("module")(cfg, self.datamodule)
-        lineage = self.start.after_module(self.module, cfg.init) if self.start is not None else None
+        lineage = self.start.after_module(self.module, cfg.init, self.datamodule) if self.start is not None else None
         prepare_module(self.module, cfg.trainer)
         last = str(run_dir / "checkpoints" / "last.ckpt")
         extra = ((StopAfterSteps(cfg.trainer.stop_after_steps, last),) if cfg.trainer.stop_after_steps else ()) + tuple(self.extra_callbacks)
@@ -111,13 +111,16 @@ class LoopRecipe:
     """A component with its own loop: `loop.py` has `check(cfg)` and `train(cfg, universe, run_dir) -> metrics`
     (with `spec.loop_resumes`: `train(..., resume=ckpt, manifest=...)`, checkpointing itself as it goes)."""
 
-    keeps_run_dir_on_user_error = False  # its loop checks its inputs as it goes: a refused run leaves nothing
-
     def __init__(self, spec, cfg, config: dict, fingerprint: str):
         self.spec, self.cfg = spec, cfg
         self.manifest = {"config_fingerprint": fingerprint, "config": config}
         self.loggers, self.is_global_zero = [], True
         self.ckpt: Path | None = None
+
+    @property
+    def keeps_run_dir_on_user_error(self) -> bool:
+        """A loop that checks its inputs as it goes leaves nothing when refused; one that checkpointed keeps what it saved."""
+        return self.spec.loop_resumes and any((self.run_dir / "checkpoints").glob("*.ckpt"))
 
     def check(self, ckpt: Path | None) -> None:
         if ckpt is not None and not self.spec.loop_resumes:
@@ -146,9 +149,6 @@ class LoopRecipe:
 
 def make_recipe(spec, cfg, config: dict, fingerprint: str, resumed: dict, extra_callbacks: tuple = (), with_report: bool = True, start=None):
     if spec.loop:
-        if start is not None:
-            raise UserError(f"component {spec.name} runs its own loop and has no weights to start from another run "
-                            "(--init-from/--fork are for Lightning components; the federation starts from phase 2 with components.galactic.init=fusion)")
         return LoopRecipe(spec, cfg, config, fingerprint)
     return LightningRecipe(spec, cfg, config, fingerprint, resumed, extra_callbacks, with_report, start)
 

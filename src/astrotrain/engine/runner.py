@@ -17,12 +17,12 @@ from pathlib import Path
 
 from .. import timing
 from ..config.registry import get_component
-from ..config.schema import RESUME_SAFE_KEYS, InitConfig
+from ..config.schema import RESUME_SAFE_KEYS, MasterConfig
 from ..errors import UserError
 from ..fsutil import atomic_write_json, atomic_write_text
 from ..hashing import sha256_json
 from ..runs import layout as rd
-from ..runs.checkpoints import config_differences, config_fingerprint, read_manifest, resolve_resume_target, run_dir_of
+from ..runs.checkpoints import config_differences, config_fingerprint, read_manifest, resolve_resume_target, run_dir_of, same_config_but_newer_schema
 from ..runs.listing import describe_lineage
 from ..universe.generate import ensure_universe, universe_path
 from ..universe.store import MANIFEST_FILE, open_universe
@@ -46,8 +46,9 @@ class RunResult:
 def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Path:
     """Verify the checkpoint and that it was trained with this config (up to resume-safe keys)."""
     manifest = read_manifest(ckpt)
-    if manifest.get("config_fingerprint") != fingerprint and _before_init_section(manifest, config):
-        return run_dir_of(ckpt)
+    if manifest.get("config_fingerprint") != fingerprint and same_config_but_newer_schema(
+            manifest.get("config", {}), manifest.get("config_fingerprint"), config, RESUME_SAFE_KEYS, MasterConfig().model_dump(mode="json")):
+        return run_dir_of(ckpt)  # written before the schema gained keys this config leaves at their defaults
     if manifest.get("config_fingerprint") != fingerprint:
         diffs = [d for d in config_differences(manifest.get("config", {}), config) if not d.startswith(RESUME_SAFE_KEYS)]
         if not force:
@@ -57,13 +58,6 @@ def check_resume(ckpt: Path, config: dict, fingerprint: str, force: bool) -> Pat
                 "resume with the original settings, or pass --force-config-change to resume anyway"
             )
     return run_dir_of(ckpt)
-
-
-def _before_init_section(manifest: dict, config: dict) -> bool:
-    """A checkpoint written before the config had an `init` section, resumed with the default one: the same config."""
-    if "init" in manifest.get("config", {}) or config.get("init") != InitConfig().model_dump(mode="json"):
-        return False
-    return config_fingerprint({k: v for k, v in config.items() if k != "init"}, RESUME_SAFE_KEYS) == manifest.get("config_fingerprint")
 
 
 def train_component(cfg, overrides: dict, resume: str | None = None, force_config_change: bool = False,
@@ -79,6 +73,9 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
     fingerprint = config_fingerprint(config, RESUME_SAFE_KEYS)
     if fork and not resume:
         raise UserError("--fork goes with --resume RUN_OR_CKPT: it continues that run's exact state in a new run directory")
+    if spec.loop and (fork or cfg.init.checkpoint):
+        raise UserError(f"component {spec.name} runs its own loop and has no weights to start from another run (--init-from/--fork "
+                        "are for Lightning components; the federation starts from phase 2 with components.galactic.init=fusion)")
     ckpt = resolve_resume_target(resume) if resume else None
     resumed_dir = check_resume(ckpt, config, fingerprint, force_config_change) if ckpt and not fork else None
     resumed = read_manifest(ckpt) if ckpt else {}
@@ -109,7 +106,7 @@ def train_component(cfg, overrides: dict, resume: str | None = None, force_confi
             if fork:
                 copy_parent_log(ckpt.parent.parent, run_dir)
             _write_run_files(run_dir, cfg, config, overrides, universe, treatment, resumed_from=ckpt if resumed_dir else None)
-            log_run_record(recipe.loggers, config, json.loads((run_dir / rd.PROVENANCE_FILE).read_text()), resumed=ckpt is not None)
+            log_run_record(recipe.loggers, config, json.loads((run_dir / rd.PROVENANCE_FILE).read_text()), resumed=resumed_dir is not None)
             if "lineage" in treatment:
                 print(f"weights: {describe_lineage(treatment['lineage'])}")
     except BaseException:

@@ -38,6 +38,29 @@ def _without_keys(config: dict, keys: tuple[str, ...]) -> dict:
     return out
 
 
+def without_new_defaults(config: dict, old: dict, defaults: dict) -> dict | None:
+    """`config` without the keys `old` lacks (added to the schema since `old` was written) where each holds its
+    default — what `old` would read as today; None when a new key holds another value (a real change)."""
+    out = {}
+    for key, value in config.items():
+        if key not in old:
+            if value != defaults.get(key):
+                return None
+            continue
+        if isinstance(value, dict) and isinstance(old[key], dict):
+            value = without_new_defaults(value, old[key], defaults.get(key) or {})
+            if value is None:
+                return None
+        out[key] = value
+    return out
+
+
+def same_config_but_newer_schema(old: dict, old_fingerprint: str, config: dict, resume_safe_keys: tuple[str, ...], defaults: dict) -> bool:
+    """Whether `config` is `old` (as fingerprinted then) plus only keys the schema gained since, at their defaults."""
+    trimmed = without_new_defaults(config, old, defaults)
+    return trimmed is not None and config_fingerprint(trimmed, resume_safe_keys) == old_fingerprint
+
+
 def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ, as 'key: old → new'."""
     diffs = []

@@ -65,7 +65,7 @@ def test_an_instrument_averages_within_its_pixels_adds_its_noise_and_marks_what_
     ({"min_train_nodes": 9}, "min_train_nodes=9 exceeds the 5 observatories"),
     ({"failing_observatory": 5}, "failing_observatory=5 but there are 5 observatories"),
     ({"client_cpus": 4, "simulation_cpus": 2}, "client_cpus=4.0 exceeds simulation_cpus=2: no observatory could start"),
-    ({"client_gpus": 0.25}, "client_gpus=0.25 needs simulation_gpus of at least 1"),
+    ({"client_gpus": 0.25}, "client_gpus=0.25 exceeds simulation_gpus=0: no observatory could start"),
 ])
 def test_inconsistent_federation_settings_are_config_errors(override, message):
     with pytest.raises(ValueError, match=message):

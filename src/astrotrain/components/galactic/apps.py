@@ -26,7 +26,7 @@ from ...fsutil import atomic_write_json
 from .config import GalacticConfig
 from .data import FUSION_TRUNK_FILE, HELD_OUT_FILE, load_shard, shard_path
 from .model import build_trunk, held_out_metrics, local_update, trunk_state
-from .observatory_state import gaussian_dp_epsilon, record_round, state_before
+from .observatory_state import MEAN_STRATEGIES, gaussian_dp_epsilon, record_round, state_before
 from .rounds import load_server_state, run_rounds, save_server_state, say, seed_generators
 
 SETTINGS_FILE = "federation.json"
@@ -105,8 +105,10 @@ def make_client_app(fixed: Settings | None = None):
         own = {"last_round": server_round, "rounds_trained": own["rounds_trained"] + 1, "local_steps": own["local_steps"] + stats["steps"],
                "dp_rounds": own["dp_rounds"] + int(private)}
         record_round(context, path, own)
-        metrics = {"num-examples": len(shard["state"]), "train_loss": stats["train_loss"], "observatory": k, "rounds_trained": own["rounds_trained"]}
-        if private:
+        # under DP the mean is unweighted: the noise is calibrated to one observatory's clipped update out of K
+        metrics = {"num-examples": 1 if private else len(shard["state"]), "train_loss": stats["train_loss"], "observatory": k,
+                   "rounds_trained": own["rounds_trained"]}
+        if private and gc.strategy in MEAN_STRATEGIES:
             metrics["dp_epsilon"] = gaussian_dp_epsilon(own["dp_rounds"], gc.dp_noise_multiplier, gc.dp_delta)
         return Message(content=RecordDict({"arrays": ArrayRecord(state), "metrics": MetricRecord(metrics)}), reply_to=msg)
 

@@ -56,7 +56,8 @@ class GalacticConfig(Section):
     dp_delta: float = Field(1e-5, gt=0, lt=1, description="client-side DP: δ of the (ε, δ) budget each observatory reports (RDP accountant)")
     backend: Literal["ray", "inprocess"] = Field("ray", description="simulation engine: Flower's Ray backend (extra: federated), or in-process")
     client_cpus: float = Field(1.0, gt=0, description="ray: CPU cores one virtual observatory holds (Ray runs as many at once as fit)")
-    client_gpus: float = Field(0.0, ge=0, description="ray: share of a GPU one virtual observatory holds (0.25: four per GPU)")
+    client_gpus: float = Field(0.0, ge=0, description="ray: share of a GPU Ray reserves per virtual observatory (0.25: four per GPU); "
+                               "the trunk itself trains on the CPU, so this only paces observatories sharing a GPU with other work")
     simulation_cpus: int | None = Field(None, ge=1, description="ray: cores the simulation may use in all; null = every core of this machine")
     simulation_gpus: int = Field(0, ge=0, description="ray: GPUs the simulation may use in all")
     failing_observatory: int | None = Field(None, ge=0, description="fault injection: this observatory raises in every training round")
@@ -77,7 +78,7 @@ class GalacticConfig(Section):
         if self.simulation_cpus is not None and self.client_cpus > self.simulation_cpus:
             raise ValueError(f"client_cpus={self.client_cpus} exceeds simulation_cpus={self.simulation_cpus}: no observatory could start")
         if self.client_gpus > self.simulation_gpus:
-            raise ValueError(f"client_gpus={self.client_gpus} needs simulation_gpus of at least 1 (got {self.simulation_gpus})")
+            raise ValueError(f"client_gpus={self.client_gpus} exceeds simulation_gpus={self.simulation_gpus}: no observatory could start")
         names = [o.name for o in self.observatories]
         if len(set(names)) != len(names):
             raise ValueError(f"observatory names must differ: {names}")

@@ -69,7 +69,7 @@ def federate(settings: "apps.Settings", backend: str, n_observatories: int) -> N
     gc = settings.config()
     run_simulation(server_app=server, client_app=client, num_supernodes=n_observatories,
                    backend_config={"client_resources": {"num_cpus": gc.client_cpus, "num_gpus": gc.client_gpus},
-                                   "init_args": {"num_cpus": gc.simulation_cpus or os.cpu_count() or 1,
+                                   "init_args": {"num_cpus": gc.simulation_cpus or len(os.sched_getaffinity(0)),
                                                  "num_gpus": gc.simulation_gpus, "include_dashboard": False}})
     if not (Path(settings.folder) / apps.RESULT_FILE).is_file():
         raise RuntimeError(f"the Flower simulation ended without a result ({apps.RESULT_FILE}); see its log above")
@@ -112,7 +112,7 @@ def summarise(gc, summary: dict, result: dict, central: dict, fusion: dict | Non
         "failed_train_replies": int(sum(k - n for n in aggregated.values())),
         "rounds_without_aggregation": gc.rounds - len(aggregated),  # DP wrappers skip a round with any failed reply
         **({"dp_epsilon_max": max(m["dp_epsilon"] for ms in result["observatory_train"].values() for m in ms)}
-           if gc.dp_noise_multiplier is not None and result["observatory_train"] else {}),  # the largest budget an observatory spent
+           if any("dp_epsilon" in m for ms in result["observatory_train"].values() for m in ms) else {}),  # the largest budget spent
         **({f"phase2_fusion_{key}": fusion[key] for key in ("score", "accuracy")} if fusion else {}),
         **{f"{key.removesuffix('_s')}_wall_time_s": round(value, 1) for key, value in times.items()},
     }

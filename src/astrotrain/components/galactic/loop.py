@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 from ...errors import UserError
@@ -34,6 +35,10 @@ def check_environment(cfg) -> None:
     if gc.backend == "ray" and importlib.util.find_spec("ray") is None:
         raise UserError("components.galactic.backend=ray needs Flower's simulation engine (Ray): pip install 'astrotrain[federated]', "
                         "or use components.galactic.backend=inprocess")
+    cores = len(os.sched_getaffinity(0))
+    if gc.backend == "ray" and gc.client_cpus > (gc.simulation_cpus or cores):
+        raise UserError(f"components.galactic.client_cpus={gc.client_cpus} exceeds the {gc.simulation_cpus or cores} cores the simulation "
+                        "may use: no observatory could start; lower it or raise components.galactic.simulation_cpus")
 
 
 def train(cfg, universe, run_dir: Path, resume: Path | None = None, manifest: dict | None = None) -> dict:

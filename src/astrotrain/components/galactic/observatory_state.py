@@ -7,11 +7,13 @@ rejoined picks it up. A round's training reads the record of the rounds before i
 killed server runs again sees the same state as the first time (bitwise-equal resumes).
 
 Privacy accounting: with client-side fixed clipping (norm C) and server-side Gaussian noise of
-standard deviation z·C/K on the mean of K clipped updates, one round is the Gaussian mechanism
-with noise multiplier z on each observatory's contribution; T participations compose to Rényi DP
+standard deviation z·C/K on the unweighted mean of K clipped updates (under DP the observatories
+report one example each, so FedAvg and FedProx average uniformly), one round is the Gaussian
+mechanism with noise multiplier z on each observatory's contribution; T participations compose to Rényi DP
 ε_α = T·α/(2z²) (Mironov 2017, "Rényi Differential Privacy", Prop. 7 and Cor. 3), converted to
 (ε, δ)-DP by ε = min_α [ε_α + ln(1/δ)/(α − 1)] (ibid., Prop. 3). Every observatory takes part in
-every round (fraction_train = 1), so there is no amplification by subsampling.
+every round (fraction_train = 1), so there is no amplification by subsampling. The robust
+strategies (trimmed mean, median, Krum) are not a sum of bounded contributions: no ε is reported.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from ...fsutil import atomic_write_json
 
+MEAN_STRATEGIES = ("fedavg", "fedprox")  # aggregations the Gaussian-mechanism accounting holds for
 STATE_KEY = "observatory"
 KEPT_ROUNDS = 3  # records kept in the file: a resumed server repeats at most the round after its checkpoint
 RDP_ORDERS = np.concatenate([np.linspace(1.01, 10.99, 999), np.arange(11.0, 1025.0)])
@@ -60,5 +63,7 @@ def record_round(context, shard: Path, state: dict) -> None:
     context.state[STATE_KEY] = ConfigRecord(state)
     path = state_file(shard)
     history = json.loads(path.read_text()) if path.is_file() else {}
+    # rounds from this one on belong to a run that ended (a killed server's, or an earlier federation's)
+    history = {r: v for r, v in history.items() if int(r) < state["last_round"]}
     history[str(state["last_round"])] = state
     atomic_write_json(path, {r: history[r] for r in sorted(history, key=int)[-KEPT_ROUNDS:]})

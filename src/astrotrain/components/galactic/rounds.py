@@ -2,8 +2,8 @@
 
 Flower's `Strategy.start` runs every round in one call and keeps nothing on disk. `run_rounds` is
 the same loop (configure_train → send_and_receive → aggregate_train → configure_evaluate →
-send_and_receive → aggregate_evaluate → evaluate_fn, per round; the same calls in the same order)
-started at any round, and after every round it writes `checkpoints/last.ckpt` with the engine's
+send_and_receive → aggregate_evaluate → evaluate_fn, per round; the same calls in the same order, the
+replies sorted by observatory) started at any round, and after every round it writes `checkpoints/last.ckpt` with the engine's
 atomic writer and sha256 manifest (`runs.checkpoints.write_checkpoint`):
 
     round           the last round completed
@@ -43,16 +43,28 @@ def run_rounds(strategy, grid, arrays, first_round: int, num_rounds: int, timeou
         evaluate_fn(0, arrays)
     for server_round in range(first_round, num_rounds + 1):
         say("[ROUND %s/%s]", server_round, num_rounds)
-        replies = grid.send_and_receive(messages=strategy.configure_train(server_round, arrays, ConfigRecord(), grid), timeout=timeout)
+        replies = by_observatory(grid.send_and_receive(messages=strategy.configure_train(server_round, arrays, ConfigRecord(), grid),
+                                                        timeout=timeout))
         fault_at("federated-round", server_round)
         aggregated, _ = strategy.aggregate_train(server_round, replies)
         if aggregated is not None:  # None: too few replies, or a DP wrapper skipping a round with a failed one
             arrays = aggregated
         replies = grid.send_and_receive(messages=strategy.configure_evaluate(server_round, arrays, ConfigRecord(), grid), timeout=timeout)
-        strategy.aggregate_evaluate(server_round, replies)
+        strategy.aggregate_evaluate(server_round, by_observatory(replies))
         evaluate_fn(server_round, arrays)
         after_round(server_round, arrays)
     return arrays
+
+
+def by_observatory(replies) -> list:
+    """Replies in observatory order, errors last: the weighted sum (and so its last bits) and the per-observatory
+    records must not depend on arrival order, which differs between runs of Ray's simulation or a deployment."""
+    def key(reply):
+        if reply.has_error():
+            return (1, 0)
+        return (0, int(reply.content["metrics"]["observatory"]))
+
+    return sorted(replies, key=key)
 
 
 def say(message: str, *args) -> None:

@@ -149,6 +149,8 @@ class SurrogateDataModule(SplitDataModule):
         self.basis: dict[str, np.ndarray] = {}
         self.indices: dict[str, np.ndarray] = {}
         self.adopted: dict[str, np.ndarray] | None = None  # a parent run's basis (--init-from), used where its grid is this one's
+        self.treatment_adopted: bool | None = None  # after setup with a parent: whether its basis was taken
+        self.fitted_buffers = tuple(f"model.{name}" for name in BASIS_KEYS)  # the module's buffers this treatment fills
 
     def adopt_treatment(self, state: dict) -> None:
         """Take the input normalisation and PCA basis of a parent model (`--init-from`): its coefficients then mean
@@ -180,6 +182,7 @@ class SurrogateDataModule(SplitDataModule):
         if adopt:
             self.basis = dict(self.adopted)
         self.basis_source = "the parent run (init.checkpoint)" if adopt else "this run's training split"
+        self.treatment_adopted = adopt if self.adopted is not None else None
         self.grid = {"area_weights": source["area_weights"].reshape(-1), "nightside": source["nightside"](night_asr), "shape": source["shape"]}
         sources = {**maps, "features": MemoryRows(features), "state": MemoryRows(source["state"]),
                    "habitable": MemoryRows(np.asarray(source["habitable"], dtype=np.float32)),
