@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -12,7 +13,8 @@ from tests.conftest import ROOT
 def test_no_layer_imports_a_higher_one():
     from importlinter.api import read_configuration  # noqa: F401 - the contract runs through its CLI below
 
-    res = subprocess.run([str(ROOT / ".venv" / "bin" / "lint-imports") if (ROOT / ".venv" / "bin" / "lint-imports").exists() else "lint-imports",
+    beside_python = Path(sys.executable).parent / "lint-imports"  # the environment running the tests, activated or not
+    res = subprocess.run([str(beside_python) if beside_python.exists() else "lint-imports",
                           "--config", str(ROOT / ".importlinter"), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-4000:]
     assert "2 kept, 0 broken" in res.stdout
