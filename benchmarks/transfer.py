@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
+from clero.climate_analysis import latitude_centers, longitude_centers
 
 from astrotrain.components.surrogate.module import SurrogateModule
 from astrotrain.config.loader import read_yaml, validate
@@ -71,8 +72,6 @@ def other_model(ts: np.ndarray, asr: np.ndarray, olr: np.ndarray, weights: np.nd
 
 def write_runs(ctx: Context, n: int) -> dict:
     """`n` planets of another universe seed as runs of the other model: datacubes, and their truth for scoring."""
-    from clero.climate_analysis import latitude_centers, longitude_centers
-
     cfg = config(f"data.universe.seed={OTHER_UNIVERSE_SEED}", f"data.universe.n_planets={max(n, 16)}", cache_dir=ctx.workdir / "other-universe")
     universe = ensure_universe(cfg.data.universe, progress=False)
     clero = [universe.field(f, slice(0, n)).astype(np.float64) for f in ("surface_temperature", "asr", "olr")]

@@ -7,6 +7,7 @@ sha256 first and then uses `torch.load(weights_only=True)`: a checkpoint can nev
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -168,8 +169,6 @@ def write_checkpoint(path: str | Path, data: bytes, entry: dict) -> None:
     3. the temporary file is renamed over `path` (now it matches the main entry);
     4. the manifest is rewritten without `previous`.
     """
-    import hashlib
-
     path = Path(path)
     old = manifest_info_if_any(path)
     new = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **entry}

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ...errors import UserError
 from ...fsutil import atomic_write_json
@@ -34,8 +35,6 @@ from .model import held_out_metrics, local_update
 def run_federation(cfg, universe, folder: Path, resume: Path | None = None, manifest: dict | None = None) -> dict:
     """Run phase 4 into `folder` (from the server checkpoint `resume`, when given); returns the metrics
     (also written to metrics.json by the caller). `manifest`: what each server checkpoint records."""
-    import torch
-
     gc = cfg.components.galactic
     torch.use_deterministic_algorithms(cfg.run.deterministic)  # as the Trainer does for the Lightning components
     started = time.perf_counter()

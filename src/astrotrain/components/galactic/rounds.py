@@ -22,7 +22,9 @@ reproducible, and a resumed one ends bitwise equal to an uninterrupted one.
 
 from __future__ import annotations
 
+import io
 import random
+from logging import INFO
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +71,6 @@ def by_observatory(replies) -> list:
 
 def say(message: str, *args) -> None:
     """Through Flower's logger, beside its own lines (strategy summaries, DP clipping, failed replies)."""
-    from logging import INFO
-
     from flwr.common.logger import log
 
     log(INFO, message, *args)
@@ -78,8 +78,6 @@ def say(message: str, *args) -> None:
 
 def save_server_state(folder: Path, server_round: int, weights: dict, scores: dict, rounds, manifest: dict) -> None:
     """The state after `server_round`, atomically, with its manifest (global_step = the round)."""
-    import io
-
     state = {"round": server_round, "arrays": weights, "scores": {str(r): m for r, m in scores.items()},
              "train": {str(r): m for r, m in rounds.train.items()}, "evaluate": {str(r): m for r, m in rounds.evaluate.items()},
              "rng": {"python": python_state(), "numpy": numpy_state(), "torch": torch.get_rng_state()}}
